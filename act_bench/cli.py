@@ -1,0 +1,246 @@
+"""The `act-bench` command line. Workflow rules call these subcommands; all logic lives in the package."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import ConfigError, find_run, load_config
+
+
+def _run_args(parser):
+    parser.add_argument('--config', required=True, help='workflow config YAML')
+    for name in ('dataset', 'method', 'batch-size', 'model', 'augment', 'seed'):
+        parser.add_argument(f'--{name}', required=True)
+
+
+def _run_of(args):
+    config = load_config(args.config)
+    run = find_run(config, dataset=args.dataset, method=args.method, batch_size=args.batch_size,
+                   model=args.model, augment=args.augment, seed=args.seed)
+    return config, run
+
+
+def _write_json(obj, path):
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(obj, indent=2) + '\n')
+
+
+def _set_threads(config):
+    import torch
+    torch.set_num_threads(config['threads'])
+
+#----------------------------------------------------------------------------
+
+def cmd_prepare_data(args):
+    from .data import prepare_dataset, save_dataset
+    config = load_config(args.config)
+    if args.dataset not in config['datasets']:
+        raise ConfigError(f"dataset '{args.dataset}' is not defined in {args.config}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    save_dataset(prepare_dataset(config['datasets'][args.dataset]), args.out)
+
+
+def cmd_train_classifier(args):
+    from .data import load_dataset
+    from .features import save_classifier, train_digits_classifier
+    config = load_config(args.config)
+    _set_threads(config)
+    data = load_dataset(args.data)
+    c = config['evaluation']['classifier']
+    model, accuracy = train_digits_classifier(data['train'], data['train_labels'], data['eval'],
+                                              data['eval_labels'], c['iterations'], c['batch_size'], c['lr'],
+                                              c['feature_dim'], c['seed'])
+    save_classifier(model, accuracy, args.out)
+    print(json.dumps({'eval_accuracy': accuracy}))
+
+
+def cmd_train(args):
+    from tqdm import tqdm
+
+    from .training_loop import training_loop
+    config, run = _run_of(args)
+    _set_threads(config)
+    bar = tqdm(total=run.train['iterations'], desc=f'{run.method} {run.dataset} b{run.batch_size}',
+               mininterval=5, file=sys.stderr)
+
+    def progress(record):
+        bar.set_postfix(loss=f"{record['loss']:.4g}", N=record['N'], refresh=False)
+        bar.update(record['step'] - bar.n)
+
+    training_loop(run, config['datasets'][run.dataset], config['models'][run.model], args.data, args.run_dir,
+                  device=config['device'], progress=progress)
+    bar.close()
+
+
+def load_generator(config, run, final_path, device='cpu'):
+    import torch
+
+    from .networks import build_generator
+    state = torch.load(final_path, map_location=device, weights_only=True)
+    net = build_generator(state['data_kind'], tuple(state['shape']), config['models'][run.model], run.train)
+    net.load_state_dict(state['ema'])
+    return net.eval().requires_grad_(False), state
+
+
+def cmd_sample(args):
+    import numpy as np
+
+    from .sampling import sample
+    config, run = _run_of(args)
+    _set_threads(config)
+    net, state = load_generator(config, run, args.final)
+    ev = config['evaluation']
+    clip = state['data_kind'] != 'toy2d'
+    common = dict(n=ev['n_samples'], batch_size=ev['batch_size'], clip=clip, seed=10_000 + run.seed)
+    samples = {'1-step': sample(net, tuple(state['shape']), **common).numpy()}
+    if ev['two_step_sigma'] is not None:
+        samples['2-step'] = sample(net, tuple(state['shape']), mid_sigma=ev['two_step_sigma'], **common).numpy()
+    np.savez(args.out, **samples)
+
+
+def _metric_inputs(config, dataset, data_path, classifier):
+    from .data import load_dataset
+    from .metrics import metrics_for
+    kind = config['datasets'][dataset]['kind']
+    if kind != 'toy2d' and not classifier:
+        raise ConfigError(f'dataset {dataset} needs --classifier (the digits feature extractor)')
+    return metrics_for(kind, classifier), load_dataset(data_path)
+
+
+def cmd_evaluate(args):
+    import numpy as np
+
+    from .metrics import evaluate
+    config = load_config(args.config)
+    metrics, data = _metric_inputs(config, args.dataset, args.data, args.classifier)
+    with np.load(args.samples) as f:
+        samples = {k: f[k] for k in f.files}
+    records = evaluate(metrics, samples, data['eval'], f'{args.dataset} held-out split')
+    _write_json({'records': records}, args.out)
+
+
+def cmd_reference_metrics(args):
+    """The data floor: the same metrics between a training subsample and the held-out split."""
+    import numpy as np
+
+    from .metrics import evaluate
+    config = load_config(args.config)
+    metrics, data = _metric_inputs(config, args.dataset, args.data, args.classifier)
+    n = min(config['evaluation']['n_samples'], len(data['train']))
+    subset = data['train'][np.random.default_rng(0).permutation(len(data['train']))[:n]]
+    records = evaluate(metrics, {'training data': subset}, data['eval'], f'{args.dataset} held-out split')
+    _write_json({'dataset': args.dataset, 'records': records}, args.out)
+
+
+def cmd_count_params(args):
+    import numpy as np
+
+    from .data import load_dataset
+    from .networks import build_discriminator, build_generator, count_parameters
+    config, run = _run_of(args)
+    spec, model = config['datasets'][run.dataset], config['models'][run.model]
+    shape = tuple(np.shape(load_dataset(args.data)['train'])[1:])
+    g = count_parameters(build_generator(spec['kind'], shape, model, run.train))
+    d = count_parameters(build_discriminator(spec['kind'], shape, model, run.train)) if run.method == 'act' else 0
+    _write_json({'generator': g, 'discriminator': d, 'training_total': g + d, 'inference_total': g}, args.out)
+
+
+def cmd_aggregate(args):
+    from .reports import aggregate
+    config = load_config(args.config)
+    aggregate(config, Path(args.root)).to_csv(args.out, index=False)
+
+
+def cmd_table(args):
+    from .reports import write_table
+    write_table(args.summary, args.reference, args.out)
+
+
+def cmd_plots(args):
+    from .reports import write_plots
+    config = load_config(args.config)
+    write_plots(config, args.summary, Path(args.root), Path(args.out_dir))
+
+#----------------------------------------------------------------------------
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog='act-bench', description='CT vs ACT benchmark suite')
+    sub = parser.add_subparsers(dest='command', required=True)
+
+    p = sub.add_parser('prepare-data', help='write a bundled dataset (train/eval split) to .npz')
+    p.add_argument('--config', required=True)
+    p.add_argument('--dataset', required=True)
+    p.add_argument('--out', required=True)
+    p.set_defaults(func=cmd_prepare_data)
+
+    p = sub.add_parser('train-classifier', help='train the digits feature extractor for fd_digits')
+    p.add_argument('--config', required=True)
+    p.add_argument('--data', required=True)
+    p.add_argument('--out', required=True)
+    p.set_defaults(func=cmd_train_classifier)
+
+    p = sub.add_parser('train', help='train one run (resumes from its newest checkpoint)')
+    _run_args(p)
+    p.add_argument('--data', required=True)
+    p.add_argument('--run-dir', required=True)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser('sample', help='one-step (and two-step) samples from a run\'s EMA network')
+    _run_args(p)
+    p.add_argument('--final', required=True, help="the run's final.pt")
+    p.add_argument('--out', required=True)
+    p.set_defaults(func=cmd_sample)
+
+    for name, func, help_text in (('evaluate', cmd_evaluate, 'metrics of a run\'s samples'),
+                                  ('reference-metrics', cmd_reference_metrics,
+                                   'metrics of held-out data vs training data (the floor)')):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument('--config', required=True)
+        p.add_argument('--dataset', required=True)
+        p.add_argument('--data', required=True)
+        p.add_argument('--classifier')
+        p.add_argument('--out', required=True)
+        if name == 'evaluate':
+            p.add_argument('--samples', required=True)
+        p.set_defaults(func=func)
+
+    p = sub.add_parser('count-params', help='parameter counts of a run\'s generator and discriminator')
+    _run_args(p)
+    p.add_argument('--data', required=True)
+    p.add_argument('--out', required=True)
+    p.set_defaults(func=cmd_count_params)
+
+    p = sub.add_parser('aggregate', help='one row per run: results/<config>/summary.csv')
+    p.add_argument('--config', required=True)
+    p.add_argument('--root', default='.', help='workflow directory holding results/')
+    p.add_argument('--out', required=True)
+    p.set_defaults(func=cmd_aggregate)
+
+    p = sub.add_parser('table', help='Markdown table, CT and ACT side by side')
+    p.add_argument('--summary', required=True)
+    p.add_argument('--reference', nargs='*', default=[])
+    p.add_argument('--out', required=True)
+    p.set_defaults(func=cmd_table)
+
+    p = sub.add_parser('plots', help='seaborn plots: metric vs batch size, training curves')
+    p.add_argument('--config', required=True)
+    p.add_argument('--summary', required=True)
+    p.add_argument('--root', default='.')
+    p.add_argument('--out-dir', required=True)
+    p.set_defaults(func=cmd_plots)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ConfigError, FileNotFoundError, RuntimeError) as e:  # RuntimeError includes TrainingDiverged
+        print(f'act-bench {args.command}: error: {e}', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""Configs: load YAML safely, validate against workflow/schemas/config.schema.yaml with a one-sentence
+error, fill schema defaults, and expand the sweep into runs."""
+
+import copy
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / 'workflow' / 'schemas' / 'config.schema.yaml'
+
+
+class ConfigError(ValueError):
+    """A config problem, reported to the user as one sentence."""
+
+
+def load_schema():
+    if not SCHEMA_PATH.is_file():
+        raise ConfigError(f'the config schema {SCHEMA_PATH} is missing; install act-bench from a checkout with '
+                          '"pip install -e ."')
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+#----------------------------------------------------------------------------
+# Validation with readable messages.
+
+def _where(path):
+    out = ''
+    for part in path:
+        out += f'[{part}]' if isinstance(part, int) else (f'.{part}' if out else str(part))
+    return out or 'the top level'
+
+
+def _describe(error):
+    if error.validator == 'additionalProperties':
+        extra = sorted(set(error.instance) - set(error.schema.get('properties', {})))
+        keys = ', '.join(f"'{_where(list(error.absolute_path) + [k])}'" for k in extra)
+        return f'unknown config key {keys}'
+    if error.validator == 'required':
+        return f'{error.message} (in {_where(error.absolute_path)})'
+    if error.validator == 'oneOf' and error.context:
+        inner = jsonschema.exceptions.best_match(error.context)
+        return _describe(inner) if inner.absolute_path else f"config key '{_where(error.absolute_path)}': " \
+            f'{inner.message}'
+    return f"config key '{_where(error.absolute_path)}': {error.message}"
+
+
+def validate(config, source='config'):
+    if not isinstance(config, dict):
+        raise ConfigError(f'{source} must be a YAML mapping of config keys, got {type(config).__name__}')
+    schema = load_schema()
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    if errors:
+        raise ConfigError(f'{source}: {_describe(jsonschema.exceptions.best_match(errors))}')
+    return schema
+
+#----------------------------------------------------------------------------
+# Defaults from the schema.
+
+def _resolve(schema, node):
+    ref = node.get('$ref')
+    return _resolve(schema, schema['$defs'][ref.rsplit('/', 1)[1]]) if ref else node
+
+
+def fill_defaults(schema, node, instance):
+    """Write the schema's `default:` values into `instance`, recursively (overrides stay sparse)."""
+    if node.get('$ref', '').endswith('/train_overrides'):
+        return
+    node = _resolve(schema, node)
+    if 'oneOf' in node and isinstance(instance, dict):
+        for branch in node['oneOf']:
+            if jsonschema.Draft202012Validator(branch).is_valid(instance):
+                fill_defaults(schema, branch, instance)
+                return
+    if isinstance(instance, dict):
+        for key, sub in node.get('properties', {}).items():
+            sub_resolved = _resolve(schema, sub)
+            if key not in instance and 'default' in sub_resolved:
+                instance[key] = copy.deepcopy(sub_resolved['default'])
+            if key in instance:
+                fill_defaults(schema, sub, instance[key])
+        extra = node.get('additionalProperties')
+        if isinstance(extra, dict):
+            for key in set(instance) - set(node.get('properties', {})):
+                fill_defaults(schema, extra, instance[key])
+    elif isinstance(instance, list) and isinstance(node.get('items'), dict):
+        for item in instance:
+            fill_defaults(schema, node['items'], item)
+
+
+def prepare_config(config, source='config'):
+    """Validate a config mapping and return a copy with every default filled in."""
+    schema = validate(config, source)
+    config = copy.deepcopy(config)
+    fill_defaults(schema, schema, config)
+    check_semantics(config, source)
+    return config
+
+
+def load_config(path):
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f'config file {path} does not exist')
+    try:
+        config = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f'config file {path} is not valid YAML ({str(e).splitlines()[0]})') from None
+    return prepare_config(config, str(path))
+
+#----------------------------------------------------------------------------
+# The sweep.
+
+def _augment_name(value):
+    return value if isinstance(value, str) else ('on' if value else 'off')
+
+
+@dataclass(frozen=True)
+class Run:
+    config_name: str
+    dataset: str
+    method: str
+    batch_size: int
+    model: str
+    augment: str
+    seed: int
+    train: dict = field(compare=False, hash=False, repr=False)
+
+    @property
+    def path(self):
+        """Run directory relative to the workflow root."""
+        return (f'results/{self.config_name}/runs/{self.dataset}/{self.method}/batch{self.batch_size}/'
+                f'{self.model}/aug-{self.augment}/seed{self.seed}')
+
+    @property
+    def wildcards(self):
+        return {'dataset': self.dataset, 'method': self.method, 'batch_size': self.batch_size,
+                'model': self.model, 'augment': self.augment, 'seed': self.seed}
+
+
+def expand_runs(config):
+    runs = {}
+    for block in config['sweep']:
+        train = {**config['train'], **block.get('train', {})}
+        for ds, method, batch, model, aug, seed in itertools.product(
+                block['dataset'], block['method'], block['batch_size'], block['model'],
+                block['augment'], block['seed']):
+            run = Run(config['name'], ds, method, batch, model, _augment_name(aug), seed, train)
+            if run in runs and runs[run].train != train:
+                raise ConfigError(f'run {run.path} appears in two sweep blocks with different train settings')
+            runs[run] = run
+    return list(runs.values())
+
+
+def check_semantics(config, source):
+    for i, block in enumerate(config['sweep']):
+        for ds in block['dataset']:
+            if ds not in config['datasets']:
+                raise ConfigError(f"{source}: sweep[{i}].dataset names '{ds}', which is not defined under 'datasets'")
+        for m in block['model']:
+            if m not in config['models']:
+                raise ConfigError(f"{source}: sweep[{i}].model names '{m}', which is not defined under 'models'")
+        augments = {_augment_name(a) for a in block['augment']}
+        if 'ct' in block['method'] and 'on' in augments:
+            raise ConfigError(f'{source}: sweep[{i}] asks for augment "on" with method ct, but augmentation only '
+                              'applies to the ACT discriminator; put ACT-Aug runs in their own sweep block')
+        if 'act' in block['method'] and any(b % 2 for b in block['batch_size']):
+            raise ConfigError(f'{source}: sweep[{i}].batch_size must be even for method act (the discriminator '
+                              'step splits its half of the batch into fakes and reals)')
+        train = {**config['train'], **block.get('train', {})}
+        if train['s1'] < train['s0']:
+            raise ConfigError(f'{source}: sweep[{i}] has s1 < s0 ({train["s1"]} < {train["s0"]})')
+    expand_runs(config)
+
+
+def find_run(config, **wildcards):
+    """The run of `config` matching the given wildcard values (strings are accepted, as from a CLI)."""
+    want = {k: str(v) for k, v in wildcards.items()}
+    for run in expand_runs(config):
+        if {k: str(v) for k, v in run.wildcards.items()} == want:
+            return run
+    raise ConfigError(f'config {config["name"]} has no run with {want}')

@@ -1,0 +1,189 @@
+"""The one training loop for CT and ACT. It knows neither the method nor the network: the loss
+object carries the method (CT, or ACT with its discriminator), the networks come from
+`networks.build_*`. Progress is logged in images seen, wall time and memory."""
+
+import copy
+import json
+import math
+import os
+import resource
+import time
+from pathlib import Path
+
+import torch
+
+from . import checkpoint as ckpt
+from .augment import AdaptiveAugmentController, Augment
+from .data import BatchSampler, load_dataset
+from .loss import ACTLoss, CTLoss
+from .networks import build_discriminator, build_generator
+from .schedules import discretisation_steps, target_ema_decay
+
+
+class TrainingDiverged(RuntimeError):
+    """A non-finite loss; the last good checkpoint is kept."""
+
+#----------------------------------------------------------------------------
+
+def resolve_device(name):
+    if name == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    if name == 'cuda' and not torch.cuda.is_available():
+        raise RuntimeError('the config asks for device "cuda" but torch sees no CUDA device; use "auto" or "cpu"')
+    return torch.device(name)
+
+
+def build_loss(method, data_kind, shape, model_spec, train, batch_size, augment, device):
+    ct_kwargs = dict(distance=train['distance'], sigma_min=train['sigma_min'], sigma_max=train['sigma_max'],
+                     rho=train['rho'], clip_target=None if data_kind == 'toy2d' else 1.0)
+    if method == 'ct':
+        return CTLoss(**ct_kwargs)
+    D = build_discriminator(data_kind, shape, model_spec, train).to(device)
+    d_opt = torch.optim.RAdam(D.parameters(), lr=train['d_lr'], betas=tuple(train['d_betas']))
+    controller = AdaptiveAugmentController(
+        threshold=train['aug_threshold'], images_per_iteration=batch_size * ACTLoss.data_per_generator_image,
+        r1_interval=train['r1_interval'], ada_length=train['ada_length'], decay=train['aug_ema_decay'],
+        enabled=augment == 'on')
+    return ACTLoss(D, d_opt, Augment(), controller, lambda_adv=train['lambda_adv'], w_mid=train['w_mid'],
+                   r1_gamma=train['r1_gamma'], r1_interval=train['r1_interval'], **ct_kwargs)
+
+
+class Training:
+    """Everything a run's state consists of, built from its spec; `state_dict` is the checkpoint."""
+
+    def __init__(self, run, dataset_spec, model_spec, data, device):
+        self.run, self.train = run, run.train
+        self.device = device
+        self.data_kind = dataset_spec['kind']
+        self.shape = tuple(data.shape[1:])
+        torch.manual_seed(run.seed)
+        self.net = build_generator(self.data_kind, self.shape, model_spec, self.train).to(device)
+        self.ema = copy.deepcopy(self.net).eval().requires_grad_(False)
+        self.optimizer = torch.optim.RAdam(self.net.parameters(), lr=self.train['lr'],
+                                           betas=tuple(self.train['betas']))
+        self.loss = build_loss(run.method, self.data_kind, self.shape, model_spec, self.train,
+                               run.batch_size, run.augment, device)
+        self.sampler = BatchSampler(data, seed=run.seed + 1, device=device)
+        self.step = 0
+        self.timers = {'train_seconds': 0.0, 'checkpoint_seconds': 0.0}
+        self.attempts = 0
+
+    def schedule(self, step):
+        t = self.train
+        n = discretisation_steps(step / t['iterations'], t['s0'], t['s1'], t['schedule'])
+        return n, target_ema_decay(n, t['s0'], t['mu0'])
+
+    def training_step(self):
+        """One iteration: generator step, the loss's extra step (ACT: discriminator), target EMA."""
+        n, mu = self.schedule(self.step)
+        batch = self.run.batch_size
+        images = self.sampler(batch * self.loss.data_per_generator_image)
+        per_sample = self.loss(self.net, images[:batch], self.ema, n)
+        loss = per_sample.mean()
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f'the generator loss became {loss.item()} at step {self.step}')
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.loss.after_generator_step(self.net, images[batch:], n, self.step)
+        update_ema(self.ema, self.net, mu)
+        self.step += 1
+        return {'loss': loss.item(), 'N': n, 'mu': mu, **self.loss.stats}
+
+    def state_dict(self):
+        return {'step': self.step, 'net': self.net.state_dict(), 'ema': self.ema.state_dict(),
+                'optimizer': self.optimizer.state_dict(), 'loss': self.loss.state_dict(),
+                'sampler': self.sampler.state_dict(), 'torch_rng': torch.get_rng_state(),
+                'cuda_rng': torch.cuda.get_rng_state_all() if self.device.type == 'cuda' else [],
+                'timers': dict(self.timers), 'attempts': self.attempts}
+
+    def load_state_dict(self, state):
+        self.step = state['step']
+        self.net.load_state_dict(state['net'])
+        self.ema.load_state_dict(state['ema'])
+        self.optimizer.load_state_dict(state['optimizer'])
+        self.loss.load_state_dict(state['loss'])
+        self.sampler.load_state_dict(state['sampler'])
+        torch.set_rng_state(state['torch_rng'])
+        if state['cuda_rng'] and self.device.type == 'cuda':
+            torch.cuda.set_rng_state_all(state['cuda_rng'])
+        self.timers = dict(state['timers'])
+        self.attempts = state['attempts']
+
+
+@torch.no_grad()
+def update_ema(ema, net, mu):
+    """θ⁻ ← μ·θ⁻ + (1 − μ)·θ over parameters; buffers are copied."""
+    for p_ema, p in zip(ema.parameters(), net.parameters()):
+        p_ema.lerp_(p, 1 - mu)
+    for b_ema, b in zip(ema.buffers(), net.buffers()):
+        b_ema.copy_(b)
+
+#----------------------------------------------------------------------------
+
+def peak_memory_mb(device):
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def training_loop(run, dataset_spec, model_spec, data_path, run_dir, device='auto', progress=None):
+    """Train one run to completion, resuming from the newest checkpoint under run_dir/checkpoints."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(device)
+    data = torch.from_numpy(load_dataset(data_path)['train'])
+    training = Training(run, dataset_spec, model_spec, data, device)
+    resumed = ckpt.load_latest(run_dir / 'checkpoints', training)
+    training.attempts += 1
+    log_path = run_dir / 'train_log.jsonl'
+    ckpt.truncate_log(log_path, training.step)
+    K, t = run.train['iterations'], run.train
+    with open(log_path, 'a') as log:
+        start = time.perf_counter()
+        while training.step < K:
+            stats = training.training_step()
+            step = training.step
+            if step % t['log_every'] == 0 or step == K or step == 1:
+                elapsed = training.timers['train_seconds'] + time.perf_counter() - start
+                record = {'step': step, 'images_seen': step * run.batch_size,
+                          'data_images_seen': step * run.batch_size * training.loss.data_per_generator_image,
+                          **stats, 'wall_seconds': round(elapsed, 3), 'device': device.type,
+                          'peak_memory_mb': round(peak_memory_mb(device), 1)}
+                log.write(json.dumps(record) + '\n')
+                log.flush()
+                if progress:
+                    progress(record)
+            if step % t['checkpoint_every'] == 0 or step == K:
+                now = time.perf_counter()
+                training.timers['train_seconds'] += now - start
+                ckpt.save_rotating(run_dir / 'checkpoints', training)
+                start = time.perf_counter()
+                training.timers['checkpoint_seconds'] += start - now
+        training.timers['train_seconds'] += time.perf_counter() - start
+    write_outputs(training, run_dir, device, resumed)
+    return training
+
+
+def write_outputs(training, run_dir, device, resumed):
+    run = training.run
+    ckpt.atomic_save({'ema': training.ema.state_dict(), 'net': training.net.state_dict(),
+                      'shape': list(training.shape), 'data_kind': training.data_kind, 'step': training.step},
+                     run_dir / 'final.pt')
+    seconds = training.timers['train_seconds'] + training.timers['checkpoint_seconds']
+    n_devices = 1
+    summary = {**run.wildcards, 'iterations': training.step,
+               'images_seen': training.step * run.batch_size,
+               'train_seconds': training.timers['train_seconds'],
+               'checkpoint_seconds': training.timers['checkpoint_seconds'],
+               'wall_seconds': seconds, 'device': device.type,
+               'device_name': torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu',
+               'n_devices': n_devices, 'device_hours': seconds * n_devices / 3600,
+               'attempts': training.attempts, 'resumed_from_step': resumed,
+               'slurm_job_id': os.environ.get('SLURM_JOB_ID'), 'torch': torch.__version__,
+               'final_loss': math.nan}
+    with open(run_dir / 'train_log.jsonl') as f:
+        lines = f.read().splitlines()
+    if lines:
+        summary['final_loss'] = json.loads(lines[-1])['loss']
+    (run_dir / 'train_summary.json').write_text(json.dumps(summary, indent=2) + '\n')

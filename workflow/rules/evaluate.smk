@@ -1,0 +1,71 @@
+# Stage 3: sampling, metrics and parameter counts per run, and the data floor per dataset.
+
+
+rule sample:
+    input:
+        final="results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/final.pt",
+    output:
+        "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/samples.npz",
+    log:
+        "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/sample.log",
+    params:
+        run=run_args,
+    threads: CFG["threads"]
+    conda:
+        "../../environment.yml"
+    shell:
+        "act-bench sample {params.run} --final {input.final} --out {output} > {log} 2>&1"
+
+
+rule evaluate:
+    input:
+        samples="results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/samples.npz",
+        data="results/{name}/data/{dataset}.npz",
+        classifier=classifier_input,
+    output:
+        "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/metrics.json",
+    log:
+        "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/evaluate.log",
+    params:
+        config=CONFIG_FILE,
+        classifier=classifier_arg,
+    threads: CFG["threads"]
+    conda:
+        "../../environment.yml"
+    shell:
+        "act-bench evaluate --config {params.config:q} --dataset {wildcards.dataset} "
+        "--samples {input.samples} --data {input.data} {params.classifier} --out {output} > {log} 2>&1"
+
+
+rule count_params:
+    input:
+        data="results/{name}/data/{dataset}.npz",
+    output:
+        "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/params.json",
+    log:
+        "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/count_params.log",
+    params:
+        run=run_args,
+    conda:
+        "../../environment.yml"
+    shell:
+        "act-bench count-params {params.run} --data {input.data} --out {output} > {log} 2>&1"
+
+
+rule reference_metrics:
+    input:
+        data="results/{name}/data/{dataset}.npz",
+        classifier=classifier_input,
+    output:
+        "results/{name}/reference/{dataset}.json",
+    log:
+        "results/{name}/logs/reference_metrics/{dataset}.log",
+    params:
+        config=CONFIG_FILE,
+        classifier=classifier_arg,
+    threads: CFG["threads"]
+    conda:
+        "../../environment.yml"
+    shell:
+        "act-bench reference-metrics --config {params.config:q} --dataset {wildcards.dataset} "
+        "--data {input.data} {params.classifier} --out {output} > {log} 2>&1"

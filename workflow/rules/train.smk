@@ -1,0 +1,21 @@
+# Stage 2: training. Checkpoints live in <run>/checkpoints/, outside the declared outputs, so a
+# failed or killed job keeps them and a rerun resumes from the newest one.
+
+
+rule train:
+    input:
+        data="results/{name}/data/{dataset}.npz",
+    output:
+        final="results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/final.pt",
+        log="results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/train_log.jsonl",
+        summary="results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/train_summary.json",
+    log:
+        "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/train.log",
+    params:
+        run=run_args,
+        run_dir=lambda wc, output: str(Path(output.final).parent),
+    threads: CFG["threads"]
+    conda:
+        "../../environment.yml"
+    shell:
+        "act-bench train {params.run} --data {input.data} --run-dir {params.run_dir} > {log} 2>&1"
