@@ -133,7 +133,8 @@ class ACTLoss(CTLoss):
     def after_generator_step(self, net, images, n, step):
         with_r1 = self.r1_gamma > 0 and step % self.r1_interval == 0
         loss_fake, loss_real, r1 = self.discriminator_losses(net, images, n, with_r1)
-        loss = loss_fake.mean() + loss_real.mean()
+        gan_loss = loss_fake.mean() + loss_real.mean()
+        loss = gan_loss
         if r1 is not None:
             loss = loss + r1.mean()
             self.controller.update(r1.mean().item())
@@ -141,7 +142,7 @@ class ACTLoss(CTLoss):
         self.d_optimizer.zero_grad(set_to_none=True)
         (self.lambda_adv * loss).backward()
         self.d_optimizer.step()
-        self.stats.update(loss_d=loss.item(), loss_d_fake=loss_fake.mean().item(),
+        self.stats.update(loss_d=gan_loss.item(), loss_d_fake=loss_fake.mean().item(),
                           loss_d_real=loss_real.mean().item(), aug_p=self.controller.p,
                           r1_ema=self.controller.r1_ema)
 

@@ -108,9 +108,12 @@ def write_table(summary_path, reference_files, out):
 
 def training_curves(config, root):
     frames = []
-    for run in expand_runs(config):
+    runs = expand_runs(config)
+    augmented = any(run.augment == 'on' for run in runs)
+    for run in runs:
         log = pd.read_json(Path(root) / run.path / 'train_log.jsonl', lines=True)
-        keep = [c for c in ('loss_consistency', 'loss_adv', 'loss_d', 'aug_p') if c in log.columns]
+        quantities = ('loss_consistency', 'loss_adv', 'loss_d') + (('aug_p',) if augmented else ())
+        keep = [c for c in quantities if c in log.columns]
         long = log.melt(id_vars=['images_seen'], value_vars=keep, var_name='quantity', value_name='value')
         long = long.assign(dataset=run.dataset, variant=variant(run.method, run.augment),
                            batch_size=run.batch_size, seed=run.seed)
@@ -130,12 +133,12 @@ def write_plots(config, summary_path, root, out_dir):
     grid = sns.relplot(data=summary, kind='line', x='batch_size', y='metric', hue='variant',
                        hue_order=[v for v in VARIANT_ORDER if v in set(summary['variant'])],
                        col='dataset_metric', col_wrap=min(3, summary['dataset'].nunique()), marker='o',
-                       errorbar='sd', facet_kws={'sharey': False}, height=3.2)
+                       errorbar='sd', facet_kws={'sharey': False, 'sharex': False}, height=3.2)
     grid.set(xscale='log')
     grid.set_titles('{col_name}')
     grid.set_axis_labels('batch size (generator images per step)', 'metric (lower is better)')
-    ticks = sorted(summary['batch_size'].unique())
-    for ax in grid.axes.flat:
+    for name, ax in grid.axes_dict.items():
+        ticks = sorted(summary.loc[summary['dataset_metric'] == name, 'batch_size'].unique())
         ax.set_xticks(ticks, [str(t) for t in ticks])
         ax.minorticks_off()
     grid.savefig(out_dir / 'metric_vs_batch_size.png', dpi=110)
