@@ -31,3 +31,19 @@ def test_scalings_match_the_formulas(tiny_config):
 def test_discriminator_returns_one_logit_per_sample(tiny_config, kind, shape):
     D = build_discriminator(kind, shape, tiny_config['models']['tiny'], tiny_config['train'])
     assert D(torch.randn(3, *shape), torch.rand(3) * 80).shape == (3,)
+
+
+@pytest.mark.parametrize('distribution', ['eight_gaussians', 'swiss_roll', 'checkerboard'])
+def test_toy_distributions_are_bounded_two_dimensional_data(distribution):
+    from act_bench.data import prepare_dataset
+    data = prepare_dataset({'kind': 'toy2d', 'distribution': distribution, 'n_train': 500, 'n_eval': 100})
+    assert data['train'].shape == (500, 2) and data['eval'].shape == (100, 2)
+    assert 0.2 < data['train'].std() < 1.5 and abs(data['train']).max() < 3
+
+
+def test_digits_split_is_disjoint_and_scaled():
+    from act_bench.data import prepare_dataset
+    data = prepare_dataset({'kind': 'digits', 'resolution': 16, 'eval_fraction': 0.2})
+    assert data['train'].shape[1:] == (1, 16, 16) and len(data['train']) + len(data['eval']) == 1797
+    assert data['train'].min() >= -1 and data['train'].max() <= 1
+    assert len(data['eval']) == 359 and len(data['eval_labels']) == 359
