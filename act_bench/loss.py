@@ -36,20 +36,34 @@ class CTLoss:
 
     data_per_generator_image = 1   # images drawn per generator image each iteration
 
-    def __init__(self, distance='l2', sigma_min=0.002, sigma_max=80.0, rho=7.0, clip_target=None):
+    def __init__(self, distance='l2', sigma_min=0.002, sigma_max=80.0, rho=7.0, clip_target=None,
+                 sigma_sampling='uniform', weighting='uniform', p_mean=-1.1, p_std=2.0):
         self.distance = DISTANCES[distance]
         self.sigma_min, self.sigma_max, self.rho = sigma_min, sigma_max, rho
         self.clip_target = clip_target
+        self.sigma_sampling, self.weighting = sigma_sampling, weighting
+        self.p_mean, self.p_std = p_mean, p_std
         self.stats = {}
 
-    def sample_sigmas(self, batch, n, device):
-        """Random grid index i ∈ {1..N−1} per sample, with σ_i and σ_{i−1}."""
-        grid = karras_sigmas(n, self.sigma_min, self.sigma_max, self.rho).to(device=device, dtype=torch.float32)
-        index = torch.randint(1, n, (batch,), device=device)
+    def index_probabilities(self, grid):
+        """iCT's discretised lognormal over the pairs (σ_{i−1}, σ_i), i = 1..N−1."""
+        cdf = torch.erf((grid.log() - self.p_mean) / (math.sqrt(2) * self.p_std))
+        mass = (cdf[1:] - cdf[:-1]).clamp_min(0)
+        return mass / mass.sum()
+
+    def sample_sigmas(self, batch, n, device, distribution='uniform'):
+        """Grid index i ∈ {1..N−1} per sample (uniform, or iCT's lognormal), with σ_i and σ_{i−1}."""
+        grid = karras_sigmas(n, self.sigma_min, self.sigma_max, self.rho)
+        if distribution == 'lognormal':
+            index = torch.multinomial(self.index_probabilities(grid).float(), batch, replacement=True) + 1
+        else:
+            index = torch.randint(1, n, (batch,))
+        grid = grid.to(device=device, dtype=torch.float32)
+        index = index.to(device)
         return index, grid[index], grid[index - 1]
 
     def consistency_terms(self, net, images, target, n):
-        index, sigma, sigma_prev = self.sample_sigmas(len(images), n, images.device)
+        index, sigma, sigma_prev = self.sample_sigmas(len(images), n, images.device, self.sigma_sampling)
         shape = (-1,) + (1,) * (images.ndim - 1)
         z = torch.randn_like(images)
         with torch.no_grad():
@@ -57,7 +71,10 @@ class CTLoss:
             if self.clip_target is not None:
                 tgt = tgt.clamp(-self.clip_target, self.clip_target)
         out = net(images + sigma.view(shape) * z, sigma)
-        return self.distance(out, tgt), out, index, sigma
+        d = self.distance(out, tgt)
+        if self.weighting == 'ict':
+            d = d / (sigma - sigma_prev)   # iCT: λ(σ_i) = 1/(σ_i − σ_{i−1})
+        return d, out, index, sigma
 
     def __call__(self, net, images, target, n):
         d, _, _, _ = self.consistency_terms(net, images, target, n)

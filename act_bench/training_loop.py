@@ -35,7 +35,9 @@ def resolve_device(name):
 
 def build_loss(method, data_kind, shape, model_spec, train, batch_size, augment, device):
     ct_kwargs = dict(distance=train['distance'], sigma_min=train['sigma_min'], sigma_max=train['sigma_max'],
-                     rho=train['rho'], clip_target=None if data_kind == 'toy2d' else 1.0)
+                     rho=train['rho'], clip_target=None if data_kind == 'toy2d' else 1.0,
+                     sigma_sampling=train['sigma_sampling'], weighting=train['weighting'],
+                     p_mean=train['p_mean'], p_std=train['p_std'])
     if method == 'ct':
         return CTLoss(**ct_kwargs)
     D = build_discriminator(data_kind, shape, model_spec, train).to(device)

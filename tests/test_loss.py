@@ -112,3 +112,29 @@ def test_pseudo_huber_constant():
     b[0, 0, 0, 0] = 1.0
     c = 0.00054 * (3 * 32 * 32) ** 0.5
     assert pseudo_huber_distance(a, b).item() == pytest.approx((1 + c ** 2) ** 0.5 - c, rel=1e-5)
+
+
+def test_ict_lognormal_index_distribution_and_weighting(make_run):
+    run = make_run(dataset='toy', method='ct', sigma_sampling='lognormal', weighting='ict', mu0=0.0)
+    tr = Training(run, {'kind': 'toy2d'}, {'mlp_hidden': 16, 'mlp_layers': 1}, torch.randn(32, 2),
+                  torch.device('cpu'))
+    from act_bench.schedules import karras_sigmas
+    grid = karras_sigmas(200)
+    probs = tr.loss.index_probabilities(grid)
+    assert probs.sum().item() == pytest.approx(1.0, abs=0.01)
+    peak = grid[int(probs.argmax()) + 1].item()
+    assert 0.1 < peak < 1.0  # the lognormal's mode region around e^−1.1 ≈ 0.33
+    torch.manual_seed(0)
+    index, sigma, prev = tr.loss.sample_sigmas(4000, 200, 'cpu', 'lognormal')
+    assert ((sigma > 0.05) & (sigma < 5)).float().mean() > 0.5
+    # the weighted consistency term is d / (σ_i − σ_{i−1})
+    images = tr.sampler(8)
+    torch.manual_seed(3)
+    weighted = tr.loss(tr.net, images, tr.ema, 10)
+    tr.loss.weighting = 'uniform'
+    torch.manual_seed(3)
+    plain = tr.loss(tr.net, images, tr.ema, 10)
+    torch.manual_seed(3)
+    _, sigma, prev = tr.loss.sample_sigmas(8, 10, 'cpu', 'lognormal')
+    assert torch.allclose(weighted, plain / (sigma - prev), rtol=1e-5)
+    assert tr.schedule(5)[1] == 0.0  # iCT teacher: μ = 0
