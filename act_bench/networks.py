@@ -46,11 +46,12 @@ class ConsistencyModel(nn.Module):
         c_in = 1 / torch.sqrt(sigma ** 2 + sd ** 2)
         return c_skip, c_out, c_in
 
-    def forward(self, x, sigma):
+    def forward(self, x, sigma, class_labels=None):
         sigma = sigma.to(x.dtype).reshape(-1)
         shape = (-1,) + (1,) * (x.ndim - 1)
         c_skip, c_out, c_in = (c.reshape(shape) for c in self.scalings(sigma))
-        F = self.backbone(c_in * x, noise_embedding_input(sigma, self.sigma_embedding))
+        t = noise_embedding_input(sigma, self.sigma_embedding)
+        F = self.backbone(c_in * x, t) if class_labels is None else self.backbone(c_in * x, t, class_labels)
         return c_skip * x + c_out * F
 
 #----------------------------------------------------------------------------
@@ -96,29 +97,37 @@ class MLPDiscriminator(nn.Module):
         return self.net(torch.cat([x, self.embed(t)], dim=1)).squeeze(1)
 
 #----------------------------------------------------------------------------
-# digits: a small diffusers UNet generator and the encoder-half discriminator.
+# Image networks from diffusers' UNet blocks: the small digits nets and the paper-scale ones
+# (act_bench.paper_networks) are the same classes with different settings.
 
 def _down_types(n_levels, attention_levels):
     return tuple('AttnDownBlock2D' if i in attention_levels else 'DownBlock2D' for i in range(n_levels))
 
 
 class UNetGenerator(nn.Module):
-    """diffusers `UNet2DModel` returning the raw network output F(c_in·x, c_noise)."""
+    """diffusers `UNet2DModel` returning the raw network output F(c_in·x, c_noise[, labels]).
 
-    def __init__(self, resolution, channels, in_channels=1, layers_per_block=1,
-                 attention_levels=(1,), head_dim=8, norm_groups=8):
+    `keep_channels` keeps only the last channels of the output (the official CIFAR10 net
+    predicts 6 channels and uses channels 3:6)."""
+
+    def __init__(self, resolution, channels, in_channels=1, out_channels=None, layers_per_block=1,
+                 attention_levels=(1,), head_dim=8, norm_groups=8, num_classes=None,
+                 flip_sin_to_cos=True, freq_shift=0):
         super().__init__()
         n = len(channels)
         down = _down_types(n, attention_levels)
         up = tuple(t.replace('Down', 'Up') for t in reversed(down))
+        self.keep_channels = in_channels
         self.unet = UNet2DModel(
-            sample_size=resolution, in_channels=in_channels, out_channels=in_channels,
+            sample_size=resolution, in_channels=in_channels, out_channels=out_channels or in_channels,
             block_out_channels=tuple(channels), layers_per_block=layers_per_block,
             down_block_types=down, up_block_types=up, attention_head_dim=head_dim,
-            norm_num_groups=norm_groups, flip_sin_to_cos=True, freq_shift=0)
+            norm_num_groups=norm_groups, num_class_embeds=num_classes,
+            flip_sin_to_cos=flip_sin_to_cos, freq_shift=freq_shift)
 
-    def forward(self, x, t):
-        return self.unet(x, t).sample
+    def forward(self, x, t, class_labels=None):
+        out = self.unet(x, t.reshape(-1).expand(x.shape[0]), class_labels=class_labels).sample
+        return out[:, -self.keep_channels:]
 
 
 def use_classic_attention(module):
@@ -131,45 +140,71 @@ def use_classic_attention(module):
 
 
 class UNetEncoderDiscriminator(nn.Module):
-    """Encoder half of a diffusers UNet + linear head, conditioned on σ (act-spec §6.2)."""
+    """Encoder half of a diffusers UNet + pooled linear head, conditioned on σ (and the class),
+    as the official UNet2DModelDiscriminator (act-spec §6.2): conv_in → down blocks → mid →
+    [GroupNorm] → SiLU → AdaptiveAvgPool2d(2) → Linear(4·C_last, 1). head_dim None = one head."""
 
-    def __init__(self, channels, in_channels=1, layers_per_block=2, attention_levels=(1,),
-                 head_dim=8, norm_groups=8):
+    def __init__(self, channels, in_channels=1, layers_per_block=2, attention_levels=(1,), head_dim=8,
+                 norm_groups=8, num_classes=None, final_norm=True, flip_sin_to_cos=True, freq_shift=0,
+                 unused_head=False, eps=1e-5):
         super().__init__()
-        temb = 4 * channels[0]
-        self.embed = SigmaEmbedding(channels[0], temb)
+        temb, last = 4 * channels[0], channels[-1]
+        self.embed = SigmaEmbedding(channels[0], temb, flip_sin_to_cos, freq_shift)
+        self.class_embed = nn.Embedding(num_classes, temb) if num_classes else None
         self.conv_in = nn.Conv2d(in_channels, channels[0], 3, padding=1)
         blocks, prev = [], channels[0]
         for i, (ch, kind) in enumerate(zip(channels, _down_types(len(channels), attention_levels))):
             blocks.append(get_down_block(
                 kind, num_layers=layers_per_block, in_channels=prev, out_channels=ch, temb_channels=temb,
-                add_downsample=i < len(channels) - 1, resnet_eps=1e-5, resnet_act_fn='silu',
-                resnet_groups=norm_groups, attention_head_dim=head_dim, downsample_padding=1))
+                add_downsample=i < len(channels) - 1, resnet_eps=eps, resnet_act_fn='silu',
+                resnet_groups=norm_groups, attention_head_dim=head_dim or ch, downsample_padding=1))
             prev = ch
         self.down = nn.ModuleList(blocks)
-        self.mid = UNetMidBlock2D(prev, temb, resnet_eps=1e-5, resnet_groups=norm_groups,
-                                  attention_head_dim=head_dim)
-        self.head = nn.Sequential(nn.GroupNorm(norm_groups, prev), nn.SiLU(), nn.AdaptiveAvgPool2d(2),
-                                  nn.Flatten(), nn.Linear(4 * prev, 1))
+        self.mid = UNetMidBlock2D(last, temb, resnet_eps=eps, resnet_groups=norm_groups,
+                                  attention_head_dim=head_dim or last)
+        self.head = nn.Sequential(nn.GroupNorm(norm_groups, last, eps=eps) if final_norm else nn.Identity(),
+                                  nn.SiLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(4 * last, 1))
+        # Official quirk: a second head that no forward pass uses (kept only to match counts).
+        self.to_logit_fx = nn.Linear(4 * last, 1) if unused_head else None
         use_classic_attention(self)
 
-    def forward(self, x, t):
-        emb = self.embed(t)
+    def forward(self, x, t, class_labels=None):
+        emb = self.embed(t.reshape(-1).expand(x.shape[0]))
+        if self.class_embed is not None:
+            if class_labels is None:
+                raise ValueError('this discriminator is class-conditional: pass class_labels')
+            emb = emb + self.class_embed(class_labels)
         h = self.conv_in(x)
         for block in self.down:
             h, _ = block(h, emb)
-        return self.head(self.mid(h, emb)).squeeze(1)
+        return self.head(self.mid(h, emb)).squeeze(1)   # [B] even for B = 1
 
 #----------------------------------------------------------------------------
-# Construction from a run spec.
+# Construction from a run spec. A model entry either sizes the small bundled-data nets or names
+# paper architectures (`generator: act-cifar10`, `discriminator: act-cifar10`, `generator: ct-cifar10`, ...).
 
-def build_generator(data_kind, shape, model, train):
-    if data_kind == 'toy2d':
+def paper_backbone(name, role):
+    """'act-<config>' → the official ACT networks; 'ct-<config>' → the CT baselines' generators."""
+    family, config = name.split('-', 1)
+    if family == 'act':
+        from . import paper_networks
+        config = config.replace('lsun-cat256', 'lsun_cat256')
+        build = paper_networks.build_paper_generator if role == 'generator' else \
+            paper_networks.build_paper_discriminator
+        return build(config)
+    from .ct_networks import build_ct_generator
+    return build_ct_generator(config)
+
+
+def build_generator(data_kind, shape, model, train, num_classes=None):
+    if 'generator' in model:
+        backbone = paper_backbone(model['generator'], 'generator')
+    elif data_kind == 'toy2d':
         backbone = MLPGenerator(shape[0], model['mlp_hidden'], model['mlp_layers'])
     else:
         backbone = UNetGenerator(shape[-1], model['unet_channels'], in_channels=shape[0],
                                  layers_per_block=model['unet_layers_per_block'],
-                                 norm_groups=model['norm_groups'])
+                                 norm_groups=model['norm_groups'], num_classes=num_classes)
     return ConsistencyModel(backbone, train['sigma_min'], train['sigma_max'], train['sigma_data'],
                             train['sigma_embedding'])
 
@@ -182,20 +217,35 @@ class SigmaConditioned(nn.Module):
         self.backbone = backbone
         self.sigma_embedding = sigma_embedding
 
-    def forward(self, x, sigma):
-        return self.backbone(x, noise_embedding_input(sigma.to(x.dtype).reshape(-1), self.sigma_embedding))
+    def forward(self, x, sigma, class_labels=None):
+        t = noise_embedding_input(sigma.to(x.dtype).reshape(-1), self.sigma_embedding)
+        return self.backbone(x, t) if class_labels is None else self.backbone(x, t, class_labels)
 
 
-def build_discriminator(data_kind, shape, model, train):
-    if data_kind == 'toy2d':
+def build_discriminator(data_kind, shape, model, train, num_classes=None):
+    if 'generator' in model:
+        if 'discriminator' not in model:
+            raise ValueError(f"model {model['generator']} has no discriminator; ACT runs need one "
+                             "(add 'discriminator: act-...' to the model entry)")
+        backbone = paper_backbone(model['discriminator'], 'discriminator')
+    elif data_kind == 'toy2d':
         backbone = MLPDiscriminator(shape[0], model['mlp_hidden'], model['mlp_layers'])
     else:
         backbone = UNetEncoderDiscriminator(model['disc_channels'], in_channels=shape[0],
                                             layers_per_block=model['disc_layers_per_block'],
-                                            norm_groups=model['norm_groups'])
+                                            norm_groups=model['norm_groups'], num_classes=num_classes)
     return SigmaConditioned(backbone, train['sigma_embedding'])
 
 
 def count_parameters(module):
     return sum(p.numel() for p in module.parameters()) if module is not None else 0
 
+
+def parameter_counts(dataset_spec, model, train, with_discriminator):
+    """Generator and discriminator sizes, and the totals for training (G + D) and inference (G)."""
+    from .data import dataset_info
+    shape, classes = dataset_info(dataset_spec)
+    g = count_parameters(build_generator(dataset_spec['kind'], shape, model, train, classes))
+    d = count_parameters(build_discriminator(dataset_spec['kind'], shape, model, train, classes)) \
+        if with_discriminator else 0
+    return {'generator': g, 'discriminator': d, 'training_total': g + d, 'inference_total': g}

@@ -14,12 +14,7 @@ official quirks that add parameters the forward pass never uses:
 Both are on by default and can be switched off (`official_six_channels`, `unused_head`).
 """
 
-import torch
-from diffusers import UNet2DModel
-from diffusers.models.unets.unet_2d_blocks import UNetMidBlock2D, get_down_block
-from torch import nn
-
-from act_bench.networks import SigmaEmbedding, use_classic_attention
+from .networks import UNetEncoderDiscriminator, UNetGenerator
 
 #----------------------------------------------------------------------------
 # Per-config architecture settings (act-spec §6.1, §6.2). Attention sits at the level whose
@@ -61,81 +56,29 @@ PAPER_COUNTS_M = {
 }
 
 
-def _block_types(resolution, n_levels):
-    down = tuple('AttnDownBlock2D' if resolution >> i == ATTENTION_RESOLUTION else 'DownBlock2D'
-                 for i in range(n_levels))
-    return down, tuple(t.replace('Down', 'Up') for t in reversed(down))
-
 #----------------------------------------------------------------------------
-# Generator: F(x, t[, class_labels]) -> [B, 3, H, W].
+# Builders: the shared UNet classes of act_bench.networks with the official settings.
 
-class PaperGenerator(nn.Module):
-    def __init__(self, resolution, channels, head_dim, out_channels=3, num_classes=None,
-                 flip_sin_to_cos=True, freq_shift=0):
-        super().__init__()
-        down, up = _block_types(resolution, len(channels))
-        self.unet = UNet2DModel(
-            sample_size=resolution, in_channels=3, out_channels=out_channels,
-            layers_per_block=G_LAYERS_PER_BLOCK, block_out_channels=tuple(channels),
-            down_block_types=down, up_block_types=up, attention_head_dim=head_dim,
-            num_class_embeds=num_classes, flip_sin_to_cos=flip_sin_to_cos, freq_shift=freq_shift)
-
-    def forward(self, x, t, class_labels=None):
-        t = t.reshape(-1).expand(x.shape[0]) if torch.is_tensor(t) else t
-        out = self.unet(x, t, class_labels=class_labels).sample
-        return out[:, -3:]      # the official 6-channel CIFAR net keeps channels 3:6
+def _attention_levels(resolution, n_levels):
+    return tuple(i for i in range(n_levels) if resolution >> i == ATTENTION_RESOLUTION)
 
 
 def build_paper_generator(name, official_six_channels=True):
+    """F(x, t[, class_labels]) -> [B, 3, H, W]; the official 6-output CIFAR net keeps channels 3:6."""
     c = PAPER_NETWORKS[name]
-    out_channels = c['g_out_channels'] if official_six_channels else 3
-    return PaperGenerator(c['resolution'], c['g_channels'], c['g_head_dim'], out_channels,
-                          c['num_classes'], c['flip_sin_to_cos'], c['freq_shift'])
-
-#----------------------------------------------------------------------------
-# Discriminator: D(x, t[, class_labels]) -> [B] logits.
-
-class PaperDiscriminator(nn.Module):
-    """Official UNet2DModelDiscriminator: conv_in → down blocks → mid → [GroupNorm] → SiLU →
-    AdaptiveAvgPool2d(2) → Linear(4·C_last, 1), conditioned on a σ (+ class) embedding."""
-
-    def __init__(self, resolution, channels, head_dim, num_classes=None, final_norm=True,
-                 flip_sin_to_cos=True, freq_shift=0, unused_head=True, groups=32, eps=1e-5):
-        super().__init__()
-        temb, last = 4 * channels[0], channels[-1]
-        self.embed = SigmaEmbedding(channels[0], temb, flip_sin_to_cos, freq_shift)
-        self.class_embed = nn.Embedding(num_classes, temb) if num_classes else None
-        self.conv_in = nn.Conv2d(3, channels[0], 3, padding=1)
-        blocks, prev = [], channels[0]
-        for i, (ch, kind) in enumerate(zip(channels, _block_types(resolution, len(channels))[0])):
-            blocks.append(get_down_block(
-                kind, num_layers=D_LAYERS_PER_BLOCK, in_channels=prev, out_channels=ch,
-                temb_channels=temb, add_downsample=i < len(channels) - 1, resnet_eps=eps,
-                resnet_act_fn='silu', resnet_groups=groups, attention_head_dim=head_dim or ch,
-                downsample_padding=1))
-            prev = ch
-        self.down = nn.ModuleList(blocks)
-        self.mid = UNetMidBlock2D(last, temb, resnet_eps=eps, resnet_groups=groups,
-                                  attention_head_dim=head_dim or last)
-        self.head = nn.Sequential(nn.GroupNorm(groups, last, eps=eps) if final_norm else nn.Identity(),
-                                  nn.SiLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(4 * last, 1))
-        # Official quirk: a second head that no forward pass uses (counted in OFFICIAL_COUNTS).
-        self.to_logit_fx = nn.Linear(4 * last, 1) if unused_head else None
-        use_classic_attention(self)     # R1 needs double backward through attention
-
-    def forward(self, x, t, class_labels=None):
-        emb = self.embed(t.reshape(-1).expand(x.shape[0]))
-        if self.class_embed is not None:
-            if class_labels is None:
-                raise ValueError('this discriminator is class-conditional: pass class_labels')
-            emb = emb + self.class_embed(class_labels)
-        h = self.conv_in(x)
-        for block in self.down:
-            h, _ = block(h, emb)
-        return self.head(self.mid(h, emb)).squeeze(1)   # [B] even for B = 1
+    return UNetGenerator(c['resolution'], c['g_channels'], in_channels=3,
+                         out_channels=c['g_out_channels'] if official_six_channels else 3,
+                         layers_per_block=G_LAYERS_PER_BLOCK,
+                         attention_levels=_attention_levels(c['resolution'], len(c['g_channels'])),
+                         head_dim=c['g_head_dim'], norm_groups=32, num_classes=c['num_classes'],
+                         flip_sin_to_cos=c['flip_sin_to_cos'], freq_shift=c['freq_shift'])
 
 
 def build_paper_discriminator(name, unused_head=True):
+    """D(x, t[, class_labels]) -> [B] logits (official UNet2DModelDiscriminator)."""
     c = PAPER_NETWORKS[name]
-    return PaperDiscriminator(c['resolution'], c['d_channels'], c['d_head_dim'], c['num_classes'],
-                              c['d_final_norm'], c['flip_sin_to_cos'], c['freq_shift'], unused_head)
+    return UNetEncoderDiscriminator(c['d_channels'], in_channels=3, layers_per_block=D_LAYERS_PER_BLOCK,
+                                    attention_levels=_attention_levels(c['resolution'], len(c['d_channels'])),
+                                    head_dim=c['d_head_dim'], norm_groups=32, num_classes=c['num_classes'],
+                                    final_norm=c['d_final_norm'], flip_sin_to_cos=c['flip_sin_to_cos'],
+                                    freq_shift=c['freq_shift'], unused_head=unused_head)

@@ -44,7 +44,7 @@ def test_cifar_forward_shapes(cifar):
     assert out.shape == (2, 3, 32, 32) and torch.isfinite(out).all()
     assert logits.shape == (2,) and torch.isfinite(logits).all()
     assert f.shape == (2, 3, 32, 32) and torch.isfinite(f).all()
-    assert G.unet.conv_out.out_channels == 6      # official quirk, last 3 channels returned
+    assert G.unet.conv_out.out_channels == 6 and G.keep_channels == 3  # official quirk
 
 
 def test_cifar_discriminator_r1_double_backward(cifar):
