@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from .config import ConfigError, find_run, load_config
+from .errors import DatasetError
 
 
 def _run_args(parser):
@@ -39,6 +40,12 @@ def cmd_prepare_data(args):
         raise ConfigError(f"dataset '{args.dataset}' is not defined in {args.config}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     save_dataset(prepare_dataset(config['datasets'][args.dataset]), args.out)
+
+
+def cmd_convert_imagenet64(args):
+    from .datasets import convert_imagenet64_npz
+    meta = convert_imagenet64_npz(args.npz_dir, args.out)
+    print(f"wrote {meta['num_images']} images to {args.out}")
 
 
 def cmd_train_classifier(args):
@@ -78,7 +85,8 @@ def load_generator(config, run, final_path, device='cpu'):
 
     from .networks import build_generator
     state = torch.load(final_path, map_location=device, weights_only=True)
-    net = build_generator(state['data_kind'], tuple(state['shape']), config['models'][run.model], run.train)
+    net = build_generator(state['data_kind'], tuple(state['shape']), config['models'][run.model], run.train,
+                          state.get('num_classes'))
     net.load_state_dict(state['ema'])
     return net.eval().requires_grad_(False), state
 
@@ -92,7 +100,8 @@ def cmd_sample(args):
     net, state = load_generator(config, run, args.final)
     ev = config['evaluation']
     clip = state['data_kind'] != 'toy2d'
-    common = dict(n=ev['n_samples'], batch_size=ev['batch_size'], clip=clip, seed=10_000 + run.seed)
+    common = dict(n=ev['n_samples'], batch_size=ev['batch_size'], clip=clip, seed=10_000 + run.seed,
+                  num_classes=state.get('num_classes'))
     samples = {'1-step': sample(net, tuple(state['shape']), **common).numpy()}
     if ev['two_step_sigma'] is not None:
         samples['2-step'] = sample(net, tuple(state['shape']), mid_sigma=ev['two_step_sigma'], **common).numpy()
@@ -134,16 +143,28 @@ def cmd_reference_metrics(args):
 
 
 def cmd_count_params(args):
-    import numpy as np
-
-    from .data import load_dataset
-    from .networks import build_discriminator, build_generator, count_parameters
+    from .networks import parameter_counts
     config, run = _run_of(args)
-    spec, model = config['datasets'][run.dataset], config['models'][run.model]
-    shape = tuple(np.shape(load_dataset(args.data)['train'])[1:])
-    g = count_parameters(build_generator(spec['kind'], shape, model, run.train))
-    d = count_parameters(build_discriminator(spec['kind'], shape, model, run.train)) if run.method == 'act' else 0
-    _write_json({'generator': g, 'discriminator': d, 'training_total': g + d, 'inference_total': g}, args.out)
+    _write_json(parameter_counts(config['datasets'][run.dataset], config['models'][run.model], run.train,
+                                 with_discriminator=run.method == 'act'), args.out)
+
+
+def cmd_params(args):
+    """Parameter counts of every (dataset, model) of a config, with the official and paper values."""
+    from .config import config_path, expand_runs
+    from .networks import parameter_counts
+    from .paper_counts import reference_counts
+    config = load_config(config_path(args.config))
+    out = {}
+    for run in expand_runs(config):
+        key = f'{run.dataset}/{run.model}'
+        if key in out:
+            continue
+        model = config['models'][run.model]
+        counts = parameter_counts(config['datasets'][run.dataset], model, run.train,
+                                  with_discriminator='generator' not in model or 'discriminator' in model)
+        out[key] = {**counts, **reference_counts(model)}
+    print(json.dumps({'config': config['name'], 'networks': out}, indent=2))
 
 
 def cmd_aggregate(args):
@@ -174,6 +195,11 @@ def build_parser():
     p.add_argument('--out', required=True)
     p.set_defaults(func=cmd_prepare_data)
 
+    p = sub.add_parser('convert-imagenet64', help='official ImageNet 64x64 .npz batches -> memory-mapped folder')
+    p.add_argument('--npz-dir', required=True)
+    p.add_argument('--out', required=True)
+    p.set_defaults(func=cmd_convert_imagenet64)
+
     p = sub.add_parser('train-classifier', help='train the digits feature extractor for fd_digits')
     p.add_argument('--config', required=True)
     p.add_argument('--data', required=True)
@@ -182,7 +208,7 @@ def build_parser():
 
     p = sub.add_parser('train', help='train one run (resumes from its newest checkpoint)')
     _run_args(p)
-    p.add_argument('--data', required=True)
+    p.add_argument('--data', help='prepared data (.npz, or the converted ImageNet64 folder)')
     p.add_argument('--run-dir', required=True)
     p.set_defaults(func=cmd_train)
 
@@ -198,7 +224,7 @@ def build_parser():
         p = sub.add_parser(name, help=help_text)
         p.add_argument('--config', required=True)
         p.add_argument('--dataset', required=True)
-        p.add_argument('--data', required=True)
+        p.add_argument('--data')
         p.add_argument('--classifier')
         p.add_argument('--out', required=True)
         if name == 'evaluate':
@@ -207,9 +233,13 @@ def build_parser():
 
     p = sub.add_parser('count-params', help='parameter counts of a run\'s generator and discriminator')
     _run_args(p)
-    p.add_argument('--data', required=True)
     p.add_argument('--out', required=True)
     p.set_defaults(func=cmd_count_params)
+
+    p = sub.add_parser('params', help='parameter counts of a config\'s networks (JSON), beside the '
+                                      'official-code and paper-reported values')
+    p.add_argument('config', help='config name (e.g. paper/cifar10) or path to a .yaml')
+    p.set_defaults(func=cmd_params)
 
     p = sub.add_parser('aggregate', help='one row per run: results/<config>/summary.csv')
     p.add_argument('--config', required=True)
@@ -236,7 +266,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ConfigError, FileNotFoundError, RuntimeError) as e:  # RuntimeError includes TrainingDiverged
+    except (ConfigError, DatasetError, FileNotFoundError, RuntimeError) as e:  # includes TrainingDiverged
         print(f'act-bench {args.command}: error: {e}', file=sys.stderr)
         return 1
     return 0

@@ -70,6 +70,7 @@ def fill_defaults(schema, node, instance):
     node = _resolve(schema, node)
     if 'oneOf' in node and isinstance(instance, dict):
         for branch in node['oneOf']:
+            branch = _resolve(schema, branch)
             if jsonschema.Draft202012Validator(branch).is_valid(instance):
                 fill_defaults(schema, branch, instance)
                 return
@@ -96,6 +97,15 @@ def prepare_config(config, source='config'):
     fill_defaults(schema, schema, config)
     check_semantics(config, source)
     return config
+
+
+def config_path(value):
+    """`NAME` → workflow/configs/NAME.yaml of this checkout (e.g. `smoke`, `paper/cifar10`); a path
+    ending in .yaml/.yml is used as given."""
+    path = Path(value)
+    if path.suffix in ('.yaml', '.yml'):
+        return path.resolve()
+    return SCHEMA_PATH.parents[1] / 'configs' / f'{value}.yaml'
 
 
 def load_config(path):

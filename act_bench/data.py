@@ -31,6 +31,8 @@ def checkerboard(n, rng):
     return np.stack([x1, x2], axis=1) / 2.0
 
 
+BUNDLED_KINDS = ('toy2d', 'digits')   # generated / shipped data, prepared into one .npz
+
 TOY2D = {'eight_gaussians': eight_gaussians, 'swiss_roll': swiss_roll, 'checkerboard': checkerboard}
 
 #----------------------------------------------------------------------------
@@ -70,7 +72,8 @@ def load_dataset(path):
 #----------------------------------------------------------------------------
 
 class BatchSampler:
-    """Uniform random minibatches from an in-memory array, with its own checkpointable RNG."""
+    """Uniform random minibatches (images, labels or None) from an in-memory array, with its own
+    checkpointable RNG."""
 
     def __init__(self, data, seed, device='cpu'):
         self.data = torch.as_tensor(data).to(device)
@@ -78,10 +81,64 @@ class BatchSampler:
 
     def __call__(self, batch):
         index = torch.randint(len(self.data), (batch,), generator=self.generator)
-        return self.data[index.to(self.data.device)]
+        return self.data[index.to(self.data.device)], None
 
     def state_dict(self):
         return {'rng': self.generator.get_state()}
 
     def load_state_dict(self, state):
         self.generator.set_state(state['rng'])
+
+
+class DatasetSampler:
+    """Random minibatches (images, labels) from a map-style dataset of (image, label) items.
+
+    The indices (and flips) of batch k depend only on (seed, k), so a resumed run draws exactly
+    the batches the uninterrupted run would have drawn. Labels are returned only for
+    class-conditional datasets (`dataset.num_classes`)."""
+
+    def __init__(self, dataset, seed, device='cpu', random_flip=False):
+        self.dataset, self.seed, self.device, self.random_flip = dataset, seed, device, random_flip
+        self.batches_drawn = 0
+
+    def __call__(self, batch):
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.batches_drawn)
+        self.batches_drawn += 1
+        index = torch.randint(len(self.dataset), (batch,), generator=generator)
+        items = [self.dataset[i] for i in index.tolist()]
+        images = torch.stack([torch.as_tensor(x) for x, _ in items])
+        if self.random_flip:
+            flip = torch.rand(batch, generator=generator) < 0.5
+            images = torch.where(flip[:, None, None, None], images.flip(3), images)
+        labels = torch.tensor([int(y) for _, y in items]) if getattr(self.dataset, 'num_classes', None) else None
+        return images.to(self.device), (labels.to(self.device) if labels is not None else None)
+
+    def state_dict(self):
+        return {'batches_drawn': self.batches_drawn}
+
+    def load_state_dict(self, state):
+        self.batches_drawn = int(state['batches_drawn'])
+
+#----------------------------------------------------------------------------
+# Bundled arrays and paper datasets behind one entry point.
+
+PAPER_SHAPES = {'cifar10': (3, 32, 32), 'imagenet64': (3, 64, 64)}
+
+
+def dataset_info(spec):
+    """(sample shape, number of classes or None) of a config's dataset entry, without loading it."""
+    if spec['kind'] == 'toy2d':
+        return (2,), None
+    if spec['kind'] == 'digits':
+        return (1, spec['resolution'], spec['resolution']), None
+    shape = PAPER_SHAPES.get(spec['kind'], (3, spec.get('resolution'), spec.get('resolution')))
+    return shape, 1000 if spec['kind'] == 'imagenet64' else None
+
+
+def load_training_data(spec, data_path=None):
+    """Bundled data: the training array of the prepared .npz. Paper datasets: a map-style dataset of
+    (image, label) items (`data_path` is the converted folder for imagenet64)."""
+    if spec['kind'] in BUNDLED_KINDS:
+        return torch.from_numpy(load_dataset(data_path)['train'])
+    from .datasets import open_dataset
+    return open_dataset(spec, path=data_path)

@@ -38,7 +38,7 @@ class CTLoss:
 
     def __init__(self, distance='l2', sigma_min=0.002, sigma_max=80.0, rho=7.0, clip_target=None,
                  sigma_sampling='uniform', weighting='uniform', p_mean=-1.1, p_std=2.0):
-        self.distance = DISTANCES[distance]
+        self.distance = DISTANCES[distance] if isinstance(distance, str) else distance
         self.sigma_min, self.sigma_max, self.rho = sigma_min, sigma_max, rho
         self.clip_target = clip_target
         self.sigma_sampling, self.weighting = sigma_sampling, weighting
@@ -62,26 +62,26 @@ class CTLoss:
         index = index.to(device)
         return index, grid[index], grid[index - 1]
 
-    def consistency_terms(self, net, images, target, n):
+    def consistency_terms(self, net, images, target, n, labels=None):
         index, sigma, sigma_prev = self.sample_sigmas(len(images), n, images.device, self.sigma_sampling)
         shape = (-1,) + (1,) * (images.ndim - 1)
         z = torch.randn_like(images)
         with torch.no_grad():
-            tgt = target(images + sigma_prev.view(shape) * z, sigma_prev)
+            tgt = target(images + sigma_prev.view(shape) * z, sigma_prev, labels)
             if self.clip_target is not None:
                 tgt = tgt.clamp(-self.clip_target, self.clip_target)
-        out = net(images + sigma.view(shape) * z, sigma)
-        d = self.distance(out, tgt)
+        out = net(images + sigma.view(shape) * z, sigma, labels)
+        d = self.distance(out.float(), tgt.float())
         if self.weighting == 'ict':
             d = d / (sigma - sigma_prev)   # iCT: λ(σ_i) = 1/(σ_i − σ_{i−1})
         return d, out, index, sigma
 
-    def __call__(self, net, images, target, n):
-        d, _, _, _ = self.consistency_terms(net, images, target, n)
+    def __call__(self, net, images, target, n, labels=None):
+        d, _, _, _ = self.consistency_terms(net, images, target, n, labels)
         self.stats = {'loss_consistency': d.mean().item()}
         return d
 
-    def after_generator_step(self, net, images, n, step):
+    def after_generator_step(self, net, images, n, step, labels=None):
         pass
 
     def state_dict(self):
@@ -98,8 +98,10 @@ class ACTLoss(CTLoss):
     data_per_generator_image = 2   # first half: generator step; second half: B/2 fake sources + B/2 reals
 
     def __init__(self, discriminator, d_optimizer, augment, controller, lambda_adv=0.3, w_mid=None,
-                 r1_gamma=10.0, r1_interval=16, **ct_kwargs):
+                 r1_gamma=10.0, r1_interval=16, autocast=None, d_scaler=None, **ct_kwargs):
         super().__init__(**ct_kwargs)
+        self.autocast = autocast or {'device_type': 'cpu', 'enabled': False}
+        self.d_scaler = d_scaler or torch.amp.GradScaler('cpu', enabled=False)
         self.D = discriminator
         self.d_optimizer = d_optimizer
         self.augment = augment
@@ -113,11 +115,11 @@ class ACTLoss(CTLoss):
         """Per-sample λ for the generator."""
         return adversarial_weight(index, n, self.lambda_adv, self.w_mid).to(index.device)
 
-    def __call__(self, net, images, target, n):
-        d, out, index, sigma = self.consistency_terms(net, images, target, n)
+    def __call__(self, net, images, target, n, labels=None):
+        d, out, index, sigma = self.consistency_terms(net, images, target, n, labels)
         self.D.requires_grad_(False)
         try:
-            g = F.softplus(-self.D(self.augment(out, self.controller.p), sigma))
+            g = F.softplus(-self.D(self.augment(out, self.controller.p), sigma, labels).float())
         finally:
             self.D.requires_grad_(True)
         lam = self.weight(index, n)
@@ -125,31 +127,34 @@ class ACTLoss(CTLoss):
                       'lambda': lam.mean().item()}
         return torch.lerp(d, g, lam)
 
-    def discriminator_losses(self, net, images, n, with_r1):
+    def discriminator_losses(self, net, images, n, with_r1, labels=None):
         """Per-sample D losses on B/2 fakes from the online net and B/2 augmented reals."""
         src, real = images.chunk(2)
+        y_src, y_real = labels.chunk(2) if labels is not None else (None, None)
         p = self.controller.p
         shape = (-1,) + (1,) * (images.ndim - 1)
         i_f, sigma_f, _ = self.sample_sigmas(len(src), n, images.device)
         with torch.no_grad():
-            fake = net(src + sigma_f.view(shape) * torch.randn_like(src), sigma_f)
+            fake = net(src + sigma_f.view(shape) * torch.randn_like(src), sigma_f, y_src)
         fake = self.augment(fake, p).detach()
         i_r, sigma_r, _ = self.sample_sigmas(len(real), n, images.device)
         real = self.augment(real.detach().requires_grad_(with_r1), p)
-        logits_real = self.D(real, sigma_r)
+        logits_real = self.D(real, sigma_r, y_real)
         # D's per-sample weights: w(σ) = λ(σ)/λ_adv in the time-dependent form, 1 otherwise.
         w_f, w_r = self.weight(i_f, n) / self.lambda_adv, self.weight(i_r, n) / self.lambda_adv
-        loss_fake = w_f * F.softplus(self.D(fake, sigma_f))
+        loss_fake = w_f * F.softplus(self.D(fake, sigma_f, y_src))
         loss_real = w_r * F.softplus(-logits_real)
         r1 = None
         if with_r1:
-            grad, = torch.autograd.grad(logits_real.sum(), real, create_graph=True)
-            r1 = self.r1_gamma / 2 * w_r * grad.square().flatten(1).sum(1)
+            grad, = torch.autograd.grad(logits_real.float().sum(), real, create_graph=True)
+            r1 = self.r1_gamma / 2 * w_r * grad.float().square().flatten(1).sum(1)
         return loss_fake, loss_real, r1
 
-    def after_generator_step(self, net, images, n, step):
+    def after_generator_step(self, net, images, n, step, labels=None):
         with_r1 = self.r1_gamma > 0 and step % self.r1_interval == 0
-        loss_fake, loss_real, r1 = self.discriminator_losses(net, images, n, with_r1)
+        with torch.autocast(**self.autocast):
+            loss_fake, loss_real, r1 = self.discriminator_losses(net, images, n, with_r1, labels)
+        loss_fake, loss_real = loss_fake.float(), loss_real.float()
         gan_loss = loss_fake.mean() + loss_real.mean()
         loss = gan_loss
         if r1 is not None:
@@ -157,17 +162,20 @@ class ACTLoss(CTLoss):
             self.controller.update(r1.mean().item())
             self.stats['r1'] = r1.mean().item()
         self.d_optimizer.zero_grad(set_to_none=True)
-        (self.lambda_adv * loss).backward()
-        self.d_optimizer.step()
+        self.d_scaler.scale(self.lambda_adv * loss).backward()
+        self.d_scaler.step(self.d_optimizer)
+        self.d_scaler.update()
         self.stats.update(loss_d=gan_loss.item(), loss_d_fake=loss_fake.mean().item(),
                           loss_d_real=loss_real.mean().item(), aug_p=self.controller.p,
                           r1_ema=self.controller.r1_ema)
 
     def state_dict(self):
         return {'D': self.D.state_dict(), 'd_optimizer': self.d_optimizer.state_dict(),
-                'controller': self.controller.state_dict()}
+                'd_scaler': self.d_scaler.state_dict(), 'controller': self.controller.state_dict()}
 
     def load_state_dict(self, state):
         self.D.load_state_dict(state['D'])
         self.d_optimizer.load_state_dict(state['d_optimizer'])
+        if state['d_scaler']:
+            self.d_scaler.load_state_dict(state['d_scaler'])
         self.controller.load_state_dict(state['controller'])

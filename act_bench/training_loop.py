@@ -14,10 +14,19 @@ import torch
 
 from . import checkpoint as ckpt
 from .augment import AdaptiveAugmentController, Augment
-from .data import BatchSampler, load_dataset
+from .data import BatchSampler, DatasetSampler, load_training_data
 from .loss import ACTLoss, CTLoss
 from .networks import build_discriminator, build_generator
 from .schedules import discretisation_steps, target_ema_decay
+
+
+AUTOCAST_DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def mixed_precision(precision, device):
+    """autocast arguments and a GradScaler (active for fp16 only) for one optimiser."""
+    autocast = dict(device_type=device.type, dtype=AUTOCAST_DTYPES[precision], enabled=precision != 'fp32')
+    return autocast, torch.amp.GradScaler(device.type, enabled=precision == 'fp16')
 
 
 class TrainingDiverged(RuntimeError):
@@ -33,39 +42,58 @@ def resolve_device(name):
     return torch.device(name)
 
 
-def build_loss(method, data_kind, shape, model_spec, train, batch_size, augment, device):
-    ct_kwargs = dict(distance=train['distance'], sigma_min=train['sigma_min'], sigma_max=train['sigma_max'],
+def build_loss(method, data_kind, shape, model_spec, train, batch_size, augment, device, num_classes=None):
+    distance = train['distance']
+    if distance == 'lpips':
+        from .lpips_distance import LPIPSDistance
+        distance = LPIPSDistance(train['lpips_weights'], device=device)
+    ct_kwargs = dict(distance=distance, sigma_min=train['sigma_min'], sigma_max=train['sigma_max'],
                      rho=train['rho'], clip_target=None if data_kind == 'toy2d' else 1.0,
                      sigma_sampling=train['sigma_sampling'], weighting=train['weighting'],
                      p_mean=train['p_mean'], p_std=train['p_std'])
     if method == 'ct':
         return CTLoss(**ct_kwargs)
-    D = build_discriminator(data_kind, shape, model_spec, train).to(device)
+    D = build_discriminator(data_kind, shape, model_spec, train, num_classes).to(device)
     d_opt = torch.optim.RAdam(D.parameters(), lr=train['d_lr'], betas=tuple(train['d_betas']))
     controller = AdaptiveAugmentController(
         threshold=train['aug_threshold'], images_per_iteration=batch_size * ACTLoss.data_per_generator_image,
         r1_interval=train['r1_interval'], ada_length=train['ada_length'], decay=train['aug_ema_decay'],
         enabled=augment == 'on')
-    return ACTLoss(D, d_opt, Augment(), controller, lambda_adv=train['lambda_adv'], w_mid=train['w_mid'],
-                   r1_gamma=train['r1_gamma'], r1_interval=train['r1_interval'], **ct_kwargs)
+    autocast, scaler = mixed_precision(train['precision'], device)
+    if train['augment_pipeline'] == 'ada':
+        from .ada import ADAPipeline
+        augment_pipe = ADAPipeline()
+    else:
+        augment_pipe = Augment()
+    return ACTLoss(D, d_opt, augment_pipe, controller, lambda_adv=train['lambda_adv'], w_mid=train['w_mid'],
+                   r1_gamma=train['r1_gamma'], r1_interval=train['r1_interval'], autocast=autocast,
+                   d_scaler=scaler, **ct_kwargs)
 
 
 class Training:
     """Everything a run's state consists of, built from its spec; `state_dict` is the checkpoint."""
 
     def __init__(self, run, dataset_spec, model_spec, data, device):
+        """`data`: an array of training samples (bundled data) or a dataset of (image, label) items."""
         self.run, self.train = run, run.train
         self.device = device
         self.data_kind = dataset_spec['kind']
-        self.shape = tuple(data.shape[1:])
+        self.shape = tuple(data.shape[1:]) if torch.is_tensor(data) else tuple(data[0][0].shape)
+        self.num_classes = None if torch.is_tensor(data) else getattr(data, 'num_classes', None)
         torch.manual_seed(run.seed)
-        self.net = build_generator(self.data_kind, self.shape, model_spec, self.train).to(device)
+        self.net = build_generator(self.data_kind, self.shape, model_spec, self.train,
+                                   self.num_classes).to(device)
         self.ema = copy.deepcopy(self.net).eval().requires_grad_(False)
         self.optimizer = torch.optim.RAdam(self.net.parameters(), lr=self.train['lr'],
                                            betas=tuple(self.train['betas']))
         self.loss = build_loss(run.method, self.data_kind, self.shape, model_spec, self.train,
-                               run.batch_size, run.augment, device)
-        self.sampler = BatchSampler(data, seed=run.seed + 1, device=device)
+                               run.batch_size, run.augment, device, self.num_classes)
+        self.autocast, self.scaler = mixed_precision(self.train['precision'], device)
+        if torch.is_tensor(data):
+            self.sampler = BatchSampler(data, seed=run.seed + 1, device=device)
+        else:
+            self.sampler = DatasetSampler(data, seed=run.seed + 1, device=device,
+                                          random_flip=dataset_spec.get('random_flip', False))
         self.step = 0
         self.timers = {'train_seconds': 0.0, 'checkpoint_seconds': 0.0}
         self.attempts = 0
@@ -79,22 +107,25 @@ class Training:
         """One iteration: generator step, the loss's extra step (ACT: discriminator), target EMA."""
         n, mu = self.schedule(self.step)
         batch = self.run.batch_size
-        images = self.sampler(batch * self.loss.data_per_generator_image)
-        per_sample = self.loss(self.net, images[:batch], self.ema, n)
-        loss = per_sample.mean()
+        images, labels = self.sampler(batch * self.loss.data_per_generator_image)
+        g_labels, d_labels = (labels[:batch], labels[batch:]) if labels is not None else (None, None)
+        with torch.autocast(**self.autocast):
+            loss = self.loss(self.net, images[:batch], self.ema, n, g_labels).float().mean()
         if not torch.isfinite(loss):
             raise TrainingDiverged(f'the generator loss became {loss.item()} at step {self.step}')
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.loss.after_generator_step(self.net, images[batch:], n, self.step)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.loss.after_generator_step(self.net, images[batch:], n, self.step, d_labels)
         update_ema(self.ema, self.net, mu)
         self.step += 1
         return {'loss': loss.item(), 'N': n, 'mu': mu, **self.loss.stats}
 
     def state_dict(self):
         return {'step': self.step, 'net': self.net.state_dict(), 'ema': self.ema.state_dict(),
-                'optimizer': self.optimizer.state_dict(), 'loss': self.loss.state_dict(),
+                'optimizer': self.optimizer.state_dict(), 'scaler': self.scaler.state_dict(),
+                'loss': self.loss.state_dict(),
                 'sampler': self.sampler.state_dict(), 'torch_rng': torch.get_rng_state(),
                 'cuda_rng': torch.cuda.get_rng_state_all() if self.device.type == 'cuda' else [],
                 'timers': dict(self.timers), 'attempts': self.attempts}
@@ -104,6 +135,8 @@ class Training:
         self.net.load_state_dict(state['net'])
         self.ema.load_state_dict(state['ema'])
         self.optimizer.load_state_dict(state['optimizer'])
+        if state['scaler']:
+            self.scaler.load_state_dict(state['scaler'])
         self.loss.load_state_dict(state['loss'])
         self.sampler.load_state_dict(state['sampler'])
         torch.set_rng_state(state['torch_rng'])
@@ -134,7 +167,7 @@ def training_loop(run, dataset_spec, model_spec, data_path, run_dir, device='aut
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(device)
-    data = torch.from_numpy(load_dataset(data_path)['train'])
+    data = load_training_data(dataset_spec, data_path)
     training = Training(run, dataset_spec, model_spec, data, device)
     resumed = ckpt.load_latest(run_dir / 'checkpoints', training)
     training.attempts += 1
@@ -170,7 +203,8 @@ def training_loop(run, dataset_spec, model_spec, data_path, run_dir, device='aut
 def write_outputs(training, run_dir, device, resumed):
     run = training.run
     ckpt.atomic_save({'ema': training.ema.state_dict(), 'net': training.net.state_dict(),
-                      'shape': list(training.shape), 'data_kind': training.data_kind, 'step': training.step},
+                      'shape': list(training.shape), 'data_kind': training.data_kind,
+                      'num_classes': training.num_classes, 'step': training.step},
                      run_dir / 'final.pt')
     seconds = training.timers['train_seconds'] + training.timers['checkpoint_seconds']
     n_devices = 1

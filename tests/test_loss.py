@@ -33,7 +33,7 @@ def test_generator_step_leaves_discriminator_untouched(make_run, dataset):
     tr = _training(make_run, dataset)
     D = tr.loss.D
     before = _params(D)
-    images = tr.sampler(8)
+    images = tr.sampler(8)[0]
     loss = tr.loss(tr.net, images, tr.ema, 10).mean()
     tr.optimizer.zero_grad()
     loss.backward()
@@ -48,7 +48,7 @@ def test_generator_step_leaves_discriminator_untouched(make_run, dataset):
 def test_discriminator_step_leaves_generator_untouched(make_run, dataset):
     tr = _training(make_run, dataset)
     g_before, d_before = _params(tr.net), _params(tr.loss.D)
-    tr.loss.after_generator_step(tr.net, tr.sampler(8), 10, step=0)
+    tr.loss.after_generator_step(tr.net, tr.sampler(8)[0], 10, step=0)
     assert all(p.grad is None for p in tr.net.parameters())
     assert _same(g_before, _params(tr.net))
     assert not _same(d_before, _params(tr.loss.D))
@@ -58,7 +58,7 @@ def test_discriminator_step_leaves_generator_untouched(make_run, dataset):
 def test_r1_is_positive_through_attention_double_backward(make_run):
     tr = _training(make_run, 'digits')
     assert any('Attention' in type(m).__name__ for m in tr.loss.D.modules())
-    images = tr.sampler(8)
+    images = tr.sampler(8)[0]
     _, _, r1 = tr.loss.discriminator_losses(tr.net, images, 10, with_r1=True)
     assert (r1 > 0).all()
     r1.mean().backward()  # the double backward R1 needs
@@ -68,16 +68,16 @@ def test_r1_is_positive_through_attention_double_backward(make_run):
 def test_r1_is_lazy(make_run):
     tr = _training(make_run, 'toy', r1_interval=4)
     tr.loss.r1_interval = 4
-    tr.loss.after_generator_step(tr.net, tr.sampler(8), 10, step=3)
+    tr.loss.after_generator_step(tr.net, tr.sampler(8)[0], 10, step=3)
     assert 'r1' not in tr.loss.stats
-    tr.loss.after_generator_step(tr.net, tr.sampler(8), 10, step=4)
+    tr.loss.after_generator_step(tr.net, tr.sampler(8)[0], 10, step=4)
     assert 'r1' in tr.loss.stats
 
 
 def test_constant_lambda_combines_batch_means(make_run):
     """CIFAR10 form: L_G = 0.7·mean(d) + 0.3·mean(g)."""
     tr = _training(make_run, 'toy')
-    images = tr.sampler(8)
+    images = tr.sampler(8)[0]
     torch.manual_seed(1)
     per_sample = tr.loss(tr.net, images, tr.ema, 10)
     torch.manual_seed(1)
@@ -91,7 +91,7 @@ def test_ct_target_uses_adjacent_smaller_sigma_and_shared_noise(make_run):
     tr = Training(run, {'kind': 'toy2d'}, {'mlp_hidden': 16, 'mlp_layers': 1}, torch.randn(32, 2),
                   torch.device('cpu'))
     # with the target equal to the online net and N = 2 the pair is (σ_max, σ_min): target = x exactly
-    images = tr.sampler(8)
+    images = tr.sampler(8)[0]
     torch.manual_seed(0)
     index, sigma, sigma_prev = tr.loss.sample_sigmas(8, 2, images.device)
     assert (index == 1).all() and torch.allclose(sigma, torch.tensor(80.0)) and torch.allclose(
@@ -128,7 +128,7 @@ def test_ict_lognormal_index_distribution_and_weighting(make_run):
     index, sigma, prev = tr.loss.sample_sigmas(4000, 200, 'cpu', 'lognormal')
     assert ((sigma > 0.05) & (sigma < 5)).float().mean() > 0.5
     # the weighted consistency term is d / (σ_i − σ_{i−1})
-    images = tr.sampler(8)
+    images = tr.sampler(8)[0]
     torch.manual_seed(3)
     weighted = tr.loss(tr.net, images, tr.ema, 10)
     tr.loss.weighting = 'uniform'

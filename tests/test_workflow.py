@@ -16,7 +16,7 @@ def snakemake(*args, cwd=REPO):
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
 
 
-@pytest.mark.parametrize('name', ['default', 'smoke'])
+@pytest.mark.parametrize('name', ['default', 'smoke', 'paper/cifar10', 'paper/imagenet64', 'paper/lsun_cat256'])
 def test_dry_run(tmp_path, name):
     result = snakemake('-n', '--config', f'config={name}', '--directory', str(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -59,3 +59,9 @@ def test_smoke_dag_end_to_end(tmp_path):
     assert '| CT | ACT | ACT-Aug |' in table
     for png in ('metric_vs_batch_size.png', 'training_curves.png'):
         assert (tmp_path / 'reports' / 'smoke' / png).stat().st_size > 10_000
+
+
+def test_paper_dry_run_converts_imagenet_once(tmp_path):
+    result = snakemake('-n', '--config', 'config=paper/imagenet64', '--directory', str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert 'convert_imagenet64        1' in result.stdout

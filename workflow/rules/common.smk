@@ -5,15 +5,8 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from act_bench.config import ConfigError, expand_runs, load_config
-
-
-def config_path(value):
-    """`--config config=NAME` selects workflow/configs/NAME.yaml; a .yaml path is used as given."""
-    path = Path(value)
-    if path.suffix in (".yaml", ".yml"):
-        return path.resolve()
-    return Path(workflow.basedir) / "workflow" / "configs" / f"{value}.yaml"
+from act_bench.config import ConfigError, config_path, expand_runs, load_config
+from act_bench.data import BUNDLED_KINDS
 
 
 CONFIG_FILE = str(config_path(config.get("config", "default")))
@@ -49,8 +42,26 @@ def run_files(filename):
     return [f"{run.path}/{filename}" for run in RUNS]
 
 
+def data_input(wildcards):
+    """Prepared data of a dataset: the bundled .npz, the converted ImageNet64 folder's meta.json,
+    or nothing (CIFAR10, LSUN and image folders are read where the config says)."""
+    kind = CFG["datasets"][wildcards.dataset]["kind"]
+    if kind in BUNDLED_KINDS:
+        return f"results/{wildcards.name}/data/{wildcards.dataset}.npz"
+    if kind == "imagenet64":
+        return f"results/{wildcards.name}/data/{wildcards.dataset}/meta.json"
+    return []
+
+
+def data_arg(wildcards, input):
+    if not input.data:
+        return ""
+    path = input.data if input.data.endswith(".npz") else str(Path(input.data).parent)
+    return f"--data {shlex.quote(path)}"
+
+
 def classifier_input(wildcards):
-    if CFG["datasets"][wildcards.dataset]["kind"] == "toy2d":
+    if CFG["datasets"][wildcards.dataset]["kind"] != "digits":
         return []
     return f"results/{wildcards.name}/features/{wildcards.dataset}-classifier.pt"
 

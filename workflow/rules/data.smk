@@ -1,4 +1,5 @@
-# Stage 1: bundled datasets (train/held-out split) and the digits feature extractor.
+# Stage 1: bundled datasets (train/held-out split), the ImageNet64 conversion, and the digits
+# feature extractor.
 
 
 rule prepare_data:
@@ -13,6 +14,20 @@ rule prepare_data:
     shell:
         "act-bench prepare-data --config {params.config:q} --dataset {wildcards.dataset} "
         "--out {output} > {log} 2>&1"
+
+
+rule convert_imagenet64:
+    output:
+        "results/{name}/data/{dataset}/meta.json",
+    log:
+        "results/{name}/logs/convert_imagenet64/{dataset}.log",
+    params:
+        npz_dir=lambda wc: CFG["datasets"][wc.dataset]["npz_dir"],
+        out=lambda wc, output: str(Path(output[0]).parent),
+    conda:
+        "../../environment.yml"
+    shell:
+        "act-bench convert-imagenet64 --npz-dir {params.npz_dir:q} --out {params.out:q} > {log} 2>&1"
 
 
 rule train_classifier:

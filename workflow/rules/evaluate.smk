@@ -20,13 +20,14 @@ rule sample:
 rule evaluate:
     input:
         samples="results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/samples.npz",
-        data="results/{name}/data/{dataset}.npz",
+        data=data_input,
         classifier=classifier_input,
     output:
         "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/metrics.json",
     log:
         "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/evaluate.log",
     params:
+        data=data_arg,
         config=CONFIG_FILE,
         classifier=classifier_arg,
     threads: CFG["threads"]
@@ -34,12 +35,10 @@ rule evaluate:
         "../../environment.yml"
     shell:
         "act-bench evaluate --config {params.config:q} --dataset {wildcards.dataset} "
-        "--samples {input.samples} --data {input.data} {params.classifier} --out {output} > {log} 2>&1"
+        "--samples {input.samples} {params.data} {params.classifier} --out {output} > {log} 2>&1"
 
 
 rule count_params:
-    input:
-        data="results/{name}/data/{dataset}.npz",
     output:
         "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/params.json",
     log:
@@ -49,18 +48,19 @@ rule count_params:
     conda:
         "../../environment.yml"
     shell:
-        "act-bench count-params {params.run} --data {input.data} --out {output} > {log} 2>&1"
+        "act-bench count-params {params.run} --out {output} > {log} 2>&1"
 
 
 rule reference_metrics:
     input:
-        data="results/{name}/data/{dataset}.npz",
+        data=data_input,
         classifier=classifier_input,
     output:
         "results/{name}/reference/{dataset}.json",
     log:
         "results/{name}/logs/reference_metrics/{dataset}.log",
     params:
+        data=data_arg,
         config=CONFIG_FILE,
         classifier=classifier_arg,
     threads: CFG["threads"]
@@ -68,4 +68,4 @@ rule reference_metrics:
         "../../environment.yml"
     shell:
         "act-bench reference-metrics --config {params.config:q} --dataset {wildcards.dataset} "
-        "--data {input.data} {params.classifier} --out {output} > {log} 2>&1"
+        "{params.data} {params.classifier} --out {output} > {log} 2>&1"

@@ -4,7 +4,7 @@
 
 rule train:
     input:
-        data="results/{name}/data/{dataset}.npz",
+        data=data_input,
     output:
         final="results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/final.pt",
         log="results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/train_log.jsonl",
@@ -12,10 +12,11 @@ rule train:
     log:
         "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/train.log",
     params:
+        data=data_arg,
         run=run_args,
         run_dir=lambda wc, output: str(Path(output.final).parent),
     threads: CFG["threads"]
     conda:
         "../../environment.yml"
     shell:
-        "act-bench train {params.run} --data {input.data} --run-dir {params.run_dir} > {log} 2>&1"
+        "act-bench train {params.run} {params.data} --run-dir {params.run_dir} > {log} 2>&1"
