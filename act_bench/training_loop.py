@@ -8,6 +8,7 @@ import math
 import os
 import resource
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -25,6 +26,8 @@ AUTOCAST_DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.
 
 def mixed_precision(precision, device):
     """autocast arguments and a GradScaler (active for fp16 only) for one optimiser."""
+    if precision == 'fp16' and device.type == 'cpu':
+        warnings.warn('fp16 autocast on the CPU is very slow; use precision bf16 or fp32 there', stacklevel=2)
     autocast = dict(device_type=device.type, dtype=AUTOCAST_DTYPES[precision], enabled=precision != 'fp32')
     return autocast, torch.amp.GradScaler(device.type, enabled=precision == 'fp16')
 

@@ -43,6 +43,7 @@ def test_class_conditional_step_uses_labels(make_run, method):
         assert tr.loss.D.backbone.class_embed is not None
 
 
+@pytest.mark.filterwarnings('ignore:fp16 autocast on the CPU')
 @pytest.mark.parametrize('precision', ['bf16', 'fp16'])
 def test_mixed_precision_step_is_finite(make_run, precision):
     run = make_run(dataset='digits', method='act', precision=precision, r1_interval=1)
