@@ -9,6 +9,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+BUNDLED_KINDS = ('toy2d', 'digits')   # generated / shipped data, prepared into one .npz
+
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / 'workflow' / 'schemas' / 'config.schema.yaml'
 
 

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .config import BUNDLED_KINDS
+
 #----------------------------------------------------------------------------
 # toy2d distributions, scaled so that each coordinate has a spread comparable to σ_data = 0.5.
 
@@ -30,8 +32,6 @@ def checkerboard(n, rng):
     x2 = x2 + (np.floor(x1) % 2)
     return np.stack([x1, x2], axis=1) / 2.0
 
-
-BUNDLED_KINDS = ('toy2d', 'digits')   # generated / shipped data, prepared into one .npz
 
 TOY2D = {'eight_gaussians': eight_gaussians, 'swiss_roll': swiss_roll, 'checkerboard': checkerboard}
 

@@ -1,12 +1,12 @@
 # The config (validated by act_bench against workflow/schemas/config.schema.yaml), wildcard
-# constraints and the per-run CLI arguments shared by the stages.
+# constraints, the per-run CLI arguments shared by the stages, and each rule's cluster resources.
+import re
 import shlex
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from act_bench.config import ConfigError, config_path, expand_runs, load_config
-from act_bench.data import BUNDLED_KINDS
+from act_bench.config import BUNDLED_KINDS, ConfigError, config_path, expand_runs, load_config
 
 
 CONFIG_FILE = str(config_path(config.get("config", "default")))
@@ -68,3 +68,32 @@ def classifier_input(wildcards):
 
 def classifier_arg(wildcards, input):
     return f"--classifier {shlex.quote(input.classifier)}" if input.classifier else ""
+
+
+def _minutes(runtime):
+    """A config runtime as minutes: an int is minutes, a string is like "90m", "24h" or "1d12h"."""
+    if isinstance(runtime, int):
+        return runtime
+    units = {"d": 1440, "h": 60, "min": 1, "m": 1}
+    return sum(int(n) * units[unit] for n, unit in re.findall(r"(\d+)(d|h|min|m)", runtime))
+
+
+def job_resources(group):
+    """Snakemake resources of a rule from the config's resources.<group> (train, evaluate, default).
+    `gpu` 0 makes a CPU job (no GPU flag); runtime grows with the attempt, so a job retried after a
+    timeout or preemption (--retries) gets more time and training resumes from its newest checkpoint.
+    Unset (null) keys are left out, so the profile's default-resources apply."""
+    res = CFG["resources"][group]
+    out = {"gpu": res["gpus"]}
+    if res["gpus"] and res["gpu_model"]:
+        out["gpu_model"] = res["gpu_model"]
+    if res["gpus"] and res["cpus_per_gpu"]:
+        out["cpus_per_gpu"] = res["cpus_per_gpu"]
+    if res["mem_mb"] is not None:
+        out["mem_mb"] = res["mem_mb"]
+    if res["runtime"] is not None:
+        minutes = _minutes(res["runtime"])
+        out["runtime"] = lambda wildcards, attempt: minutes * attempt
+    if res["partition"] is not None:
+        out["slurm_partition"] = res["partition"]
+    return out

@@ -9,6 +9,8 @@ rule prepare_data:
         "results/{name}/logs/prepare_data/{dataset}.log",
     params:
         config=CONFIG_FILE,
+    resources:
+        **job_resources("default"),
     conda:
         "../../environment.yml"
     shell:
@@ -24,6 +26,8 @@ rule convert_imagenet64:
     params:
         npz_dir=lambda wc: CFG["datasets"][wc.dataset]["npz_dir"],
         out=lambda wc, output: str(Path(output[0]).parent),
+    resources:
+        **job_resources("default"),
     conda:
         "../../environment.yml"
     shell:
@@ -40,6 +44,8 @@ rule train_classifier:
     params:
         config=CONFIG_FILE,
     threads: CFG["threads"]
+    resources:
+        **job_resources("default"),
     conda:
         "../../environment.yml"
     shell:

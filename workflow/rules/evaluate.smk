@@ -11,6 +11,8 @@ rule sample:
     params:
         run=run_args,
     threads: CFG["threads"]
+    resources:
+        **job_resources("evaluate"),
     conda:
         "../../environment.yml"
     shell:
@@ -31,6 +33,8 @@ rule evaluate:
         config=CONFIG_FILE,
         classifier=classifier_arg,
     threads: CFG["threads"]
+    resources:
+        **job_resources("evaluate"),
     conda:
         "../../environment.yml"
     shell:
@@ -45,6 +49,8 @@ rule count_params:
         "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/count_params.log",
     params:
         run=run_args,
+    resources:
+        **job_resources("default"),
     conda:
         "../../environment.yml"
     shell:
@@ -64,6 +70,8 @@ rule reference_metrics:
         config=CONFIG_FILE,
         classifier=classifier_arg,
     threads: CFG["threads"]
+    resources:
+        **job_resources("evaluate"),
     conda:
         "../../environment.yml"
     shell:

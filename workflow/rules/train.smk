@@ -16,6 +16,8 @@ rule train:
         run=run_args,
         run_dir=lambda wc, output: str(Path(output.final).parent),
     threads: CFG["threads"]
+    resources:
+        **job_resources("train"),
     conda:
         "../../environment.yml"
     shell:
