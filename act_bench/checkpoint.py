@@ -51,9 +51,11 @@ def load_latest(directory, training):
 
 
 def truncate_log(path, step):
-    """Drop log records written after `step` (by an attempt that died before its next checkpoint)."""
+    """Drop log records written after `step` (by an attempt that died before its next checkpoint);
+    return the largest `wall_seconds` the log reached, dropped records included (0 without a log)."""
     path = Path(path)
     if not path.exists():
-        return
-    keep = [line for line in path.read_text().splitlines() if line and json.loads(line)['step'] <= step]
-    path.write_text(''.join(line + '\n' for line in keep))
+        return 0.0
+    records = [json.loads(line) for line in path.read_text().splitlines() if line]
+    path.write_text(''.join(json.dumps(r) + '\n' for r in records if r['step'] <= step))
+    return max((r['wall_seconds'] for r in records), default=0.0)

@@ -266,7 +266,13 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ConfigError, DatasetError, FileNotFoundError, RuntimeError) as e:  # includes TrainingDiverged
+    except RuntimeError as e:
+        if hasattr(e, 'exit_code'):   # TrainingInterrupted: checkpoint written, retry resumes
+            print(f'act-bench {args.command}: stopped: {e}', file=sys.stderr)
+            return e.exit_code
+        print(f'act-bench {args.command}: error: {e}', file=sys.stderr)
+        return 1
+    except (ConfigError, DatasetError, FileNotFoundError) as e:
         print(f'act-bench {args.command}: error: {e}', file=sys.stderr)
         return 1
     return 0

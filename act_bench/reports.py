@@ -35,7 +35,7 @@ def aggregate(config, root):
         for r in metrics:
             row[f"{r['metric']}_{_slug(r['sampler'])}"] = r['value']
         row.update({f'params_{k}': v for k, v in params.items()})
-        for key in ('iterations', 'images_seen', 'train_seconds', 'checkpoint_seconds', 'wall_seconds',
+        for key in ('iterations', 'images_seen', 'train_seconds', 'checkpoint_seconds', 'lost_seconds', 'wall_seconds',
                     'device', 'device_name', 'n_devices', 'device_hours', 'attempts', 'final_loss'):
             row[key] = summary[key]
         rows.append(row)

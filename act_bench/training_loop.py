@@ -2,11 +2,14 @@
 object carries the method (CT, or ACT with its discriminator), the networks come from
 `networks.build_*`. Progress is logged in images seen, wall time and memory."""
 
+import contextlib
 import copy
 import json
 import math
 import os
 import resource
+import signal
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -34,6 +37,11 @@ def mixed_precision(precision, device):
 
 class TrainingDiverged(RuntimeError):
     """A non-finite loss; the last good checkpoint is kept."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """Stopped by SIGTERM/SIGUSR1 after writing a checkpoint; rerunning resumes."""
+    exit_code = 75   # EX_TEMPFAIL: worth retrying
 
 #----------------------------------------------------------------------------
 
@@ -98,7 +106,7 @@ class Training:
             self.sampler = DatasetSampler(data, seed=run.seed + 1, device=device,
                                           random_flip=dataset_spec.get('random_flip', False))
         self.step = 0
-        self.timers = {'train_seconds': 0.0, 'checkpoint_seconds': 0.0}
+        self.timers = {'train_seconds': 0.0, 'checkpoint_seconds': 0.0, 'lost_seconds': 0.0}
         self.attempts = 0
 
     def schedule(self, step):
@@ -165,42 +173,74 @@ def peak_memory_mb(device):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+@contextlib.contextmanager
+def stop_signals():
+    """SIGTERM and SIGUSR1 (a scheduler's pre-emption or time-limit warning) only set a flag, which
+    the loop checks after each step: it then writes a checkpoint and stops with a retryable code."""
+    received = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = {s: signal.signal(s, lambda signum, frame: received.append(signum))
+                for s in (signal.SIGTERM, signal.SIGUSR1)}
+    try:
+        yield received
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def log_record(training, stats, seconds, device):
+    step, batch = training.step, training.run.batch_size
+    return {'step': step, 'images_seen': step * batch,
+            'data_images_seen': step * batch * training.loss.data_per_generator_image,
+            **stats, 'wall_seconds': round(seconds, 3), 'device': device.type,
+            'peak_memory_mb': round(peak_memory_mb(device), 1)}
+
+
 def training_loop(run, dataset_spec, model_spec, data_path, run_dir, device='auto', progress=None):
     """Train one run to completion, resuming from the newest checkpoint under run_dir/checkpoints."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(device)
-    data = load_training_data(dataset_spec, data_path)
-    training = Training(run, dataset_spec, model_spec, data, device)
+    training = Training(run, dataset_spec, model_spec, load_training_data(dataset_spec, data_path), device)
     resumed = ckpt.load_latest(run_dir / 'checkpoints', training)
     training.attempts += 1
     log_path = run_dir / 'train_log.jsonl'
-    ckpt.truncate_log(log_path, training.step)
+    # compute done after the newest checkpoint by an attempt that died still counts as spent
+    lost = ckpt.truncate_log(log_path, training.step) - training.timers['train_seconds']
+    training.timers['lost_seconds'] = training.timers.get('lost_seconds', 0.0) + max(lost, 0.0)
     K, t = run.train['iterations'], run.train
-    with open(log_path, 'a') as log:
+    with open(log_path, 'a') as log, stop_signals() as signals:
         start = time.perf_counter()
         while training.step < K:
             stats = training.training_step()
             step = training.step
-            if step % t['log_every'] == 0 or step == K or step == 1:
-                elapsed = training.timers['train_seconds'] + time.perf_counter() - start
-                record = {'step': step, 'images_seen': step * run.batch_size,
-                          'data_images_seen': step * run.batch_size * training.loss.data_per_generator_image,
-                          **stats, 'wall_seconds': round(elapsed, 3), 'device': device.type,
-                          'peak_memory_mb': round(peak_memory_mb(device), 1)}
+            if step % t['log_every'] == 0 or step == K or step == 1 or signals:
+                seconds = training.timers['train_seconds'] + time.perf_counter() - start
+                record = log_record(training, stats, seconds, device)
                 log.write(json.dumps(record) + '\n')
                 log.flush()
                 if progress:
                     progress(record)
-            if step % t['checkpoint_every'] == 0 or step == K:
-                now = time.perf_counter()
-                training.timers['train_seconds'] += now - start
-                ckpt.save_rotating(run_dir / 'checkpoints', training)
-                start = time.perf_counter()
-                training.timers['checkpoint_seconds'] += start - now
+            if step % t['checkpoint_every'] == 0 or step == K or signals:
+                start = checkpoint(training, run_dir, start)
+            if signals and step < K:
+                raise TrainingInterrupted(f'signal {signal.Signals(signals[0]).name} at step {step}: the checkpoint '
+                                          'is written; run the same command again to resume')
         training.timers['train_seconds'] += time.perf_counter() - start
     write_outputs(training, run_dir, device, resumed)
     return training
+
+
+def checkpoint(training, run_dir, start):
+    """Save a checkpoint; the time it takes is booked apart from training. Returns the new start time."""
+    now = time.perf_counter()
+    training.timers['train_seconds'] += now - start
+    ckpt.save_rotating(run_dir / 'checkpoints', training)
+    after = time.perf_counter()
+    training.timers['checkpoint_seconds'] += after - now
+    return after
 
 
 def write_outputs(training, run_dir, device, resumed):
@@ -209,12 +249,13 @@ def write_outputs(training, run_dir, device, resumed):
                       'shape': list(training.shape), 'data_kind': training.data_kind,
                       'num_classes': training.num_classes, 'step': training.step},
                      run_dir / 'final.pt')
-    seconds = training.timers['train_seconds'] + training.timers['checkpoint_seconds']
+    seconds = sum(training.timers.values())
     n_devices = 1
     summary = {**run.wildcards, 'iterations': training.step,
                'images_seen': training.step * run.batch_size,
                'train_seconds': training.timers['train_seconds'],
                'checkpoint_seconds': training.timers['checkpoint_seconds'],
+               'lost_seconds': training.timers['lost_seconds'],
                'wall_seconds': seconds, 'device': device.type,
                'device_name': torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu',
                'n_devices': n_devices, 'device_hours': seconds * n_devices / 3600,
