@@ -15,7 +15,7 @@ sentence naming the path and the expected format. Nothing here downloads, except
 `download: true` (torchvision's downloader).
 
 Convert ImageNet64 once with
-    python -m act_bench.datasets convert-imagenet64 NPZ_DIR OUT_DIR
+    act-bench convert-imagenet64 --npz-dir NPZ_DIR --out OUT_DIR
 """
 
 import io
@@ -270,8 +270,8 @@ class ImageNet64Images(Dataset):
         path = Path(os.path.expanduser(str(path)))
         self.path, self.random_flip = path, bool(random_flip)
         expected = (f'ImageNet64 folder {path} {{}}: expected images.npy, labels.npy and meta.json written by '
-                    'act_bench.datasets.convert_imagenet64_npz (python -m act_bench.datasets convert-imagenet64 '
-                    'NPZ_DIR OUT_DIR)')
+                    'act_bench.datasets.convert_imagenet64_npz (act-bench convert-imagenet64 --npz-dir NPZ_DIR '
+                    '--out OUT_DIR; the workflow runs it for you)')
         if not path.exists():
             raise DatasetError(expected.format('does not exist'))
         if not path.is_dir():
