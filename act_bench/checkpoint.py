@@ -50,12 +50,23 @@ def load_latest(directory, training):
     return None
 
 
+def _complete_records(text):
+    """JSON records of every complete line; a kill -9 mid-write can leave a torn last line."""
+    records = []
+    for line in text.splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
 def truncate_log(path, step):
     """Drop log records written after `step` (by an attempt that died before its next checkpoint);
     return the largest `wall_seconds` the log reached, dropped records included (0 without a log)."""
     path = Path(path)
     if not path.exists():
         return 0.0
-    records = [json.loads(line) for line in path.read_text().splitlines() if line]
+    records = _complete_records(path.read_text())
     path.write_text(''.join(json.dumps(r) + '\n' for r in records if r['step'] <= step))
     return max((r['wall_seconds'] for r in records), default=0.0)

@@ -81,3 +81,11 @@ def test_training_loop_resumes_after_a_crash_and_matches_an_uninterrupted_run(tm
     assert steps == sorted(set(steps)) and steps[-1] == 20
     summary = json.loads((crashed / 'train_summary.json').read_text())
     assert summary['resumed_from_step'] == 10 and summary['attempts'] == 2
+
+
+def test_truncate_log_survives_a_torn_last_line(tmp_path):
+    """kill -9 during a log write leaves half a line; resuming drops it instead of failing to parse."""
+    log = tmp_path / 'train_log.jsonl'
+    log.write_text('{"step": 10, "wall_seconds": 1.5}\n{"step": 20, "wall_seconds": 3.0}\n{"step": 30, "wa')
+    assert ckpt.truncate_log(log, 20) == 3.0
+    assert log.read_text() == '{"step": 10, "wall_seconds": 1.5}\n{"step": 20, "wall_seconds": 3.0}\n'

@@ -41,8 +41,9 @@ def setup(tmp_path):
 
 def _logged_step(run_dir):
     log = run_dir / 'train_log.jsonl'
-    lines = log.read_text().splitlines() if log.exists() else []
-    return json.loads(lines[-1])['step'] if lines else 0
+    text = log.read_text() if log.exists() else ''
+    complete = text[:text.rfind('\n') + 1].splitlines()   # the writer may be mid-line
+    return json.loads(complete[-1])['step'] if complete else 0
 
 
 def _wait_until_step(proc, run_dir, step):
