@@ -47,13 +47,19 @@ def real_slurm():
                     f'(.ci/slurm-single-node.sh makes them): {sinfo.stdout}{sinfo.stderr}')
 
 
-def snakemake(config_path, work, *args, timeout=1800):
-    """The workflow with the project's profile and the site's flags, SLURM variables of an enclosing
-    job removed; returns (returncode, log)."""
+def snakemake_command(config_path, work, *args):
+    """Snakemake with the project's profile and the site's flags, and the environment without the
+    variables of an enclosing SLURM job."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(('SLURM_', 'SBATCH_', 'SRUN_'))}
     cmd = [sys.executable, '-m', 'snakemake', '--snakefile', str(REPO / 'Snakefile'), '--cores', 'all',
            '--profile', str(PROFILE), '--config', f'config={config_path}', '--directory', str(work),
            '--verbose', *SITE_FLAGS, *args]
+    return cmd, env
+
+
+def snakemake(config_path, work, *args, timeout=1800):
+    """Run the workflow in `work`; returns (returncode, log)."""
+    cmd, env = snakemake_command(config_path, work, *args)
     work.mkdir(parents=True, exist_ok=True)
     with open(work / 'snakemake.log', 'w') as log:
         proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=timeout)
@@ -161,12 +167,9 @@ def test_training_stopped_with_sigterm_resumes_on_retry(tmp_path):
     [run] = expand_runs(load_config(config_path))
     work = tmp_path / 'work'
     train_log = work / run.path / 'train_log.jsonl'
-    env = {k: v for k, v in os.environ.items() if not k.startswith(('SLURM_', 'SBATCH_', 'SRUN_'))}
+    cmd, env = snakemake_command(config_path, work, f'{run.path}/train_summary.json')
     work.mkdir()
     log_text = (work / 'snakemake.log').read_text
-    cmd = [sys.executable, '-m', 'snakemake', '--snakefile', str(REPO / 'Snakefile'), '--cores', 'all',
-           '--profile', str(PROFILE), '--config', f'config={config_path}', '--directory', str(work),
-           '--verbose', *SITE_FLAGS, f'{run.path}/train_summary.json']
     with open(work / 'snakemake.log', 'w') as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
