@@ -91,3 +91,34 @@ def test_training_records_every_attempts_job_id(tmp_path, make_run, monkeypatch)
         training_loop(run, spec, TINY_CONFIG['models']['tiny'], tmp_path / 'toy.npz', tmp_path / 'run')
     summary = json.loads((tmp_path / 'run' / 'train_summary.json').read_text())
     assert summary['slurm_job_ids'] == ['111', '222'] and summary['attempts'] == 2
+
+
+def test_aggregate_has_the_gpu_hours_columns(tmp_path, tiny_config):
+    """summary.csv columns from canned run files; sacct is asked for exactly the runs' job ids."""
+    from act_bench.config import expand_runs
+    from act_bench.reports import aggregate
+    asked = []
+
+    def fake_sacct(ids):
+        asked.append(ids)
+        return 1.5 if ids else math.nan
+    for i, run in enumerate(expand_runs(tiny_config)):
+        d = tmp_path / run.path
+        d.mkdir(parents=True)
+        ids = ['11', '12'] if i == 0 else []
+        (d / 'train_summary.json').write_text(json.dumps({
+            **SUMMARY, 'slurm_job_ids': ids, 'slurm_job_id': (ids or [None])[-1], 'iterations': 20,
+            'images_seen': 160, 'wall_seconds': 7236.0, 'device_hours': 4.0, 'attempts': 2, 'final_loss': 0.1}))
+        (d / 'params.json').write_text(json.dumps({'generator': 10, 'discriminator': 0}))
+        (d / 'metrics.json').write_text(json.dumps({'records': [
+            {'metric': 'fid', 'sampler': '1-step', 'value': 3.5}, {'metric': 'is', 'sampler': '1-step', 'value': 9.1}],
+            'jobs': [{**JOBS[0], 'slurm_job_id': None}] if i else JOBS}))
+    summary = aggregate(tiny_config, tmp_path, sacct=fake_sacct)
+    assert summary['primary_metric'].iloc[0] == 'fid_1step' and summary['is_1step'].iloc[0] == 9.1
+    first, other = summary.iloc[0], summary.iloc[1]
+    assert first['slurm_job_ids'] == '11 12 20 21' and first['sacct_gpu_hours'] == 1.5
+    assert math.isnan(other['sacct_gpu_hours']) and other['slurm_job_ids'] == ''
+    assert first['gpu_hours'] == pytest.approx(gpu_hours(SUMMARY, JOBS)['gpu_hours'])
+    for col in ('gpu_hours_train', 'gpu_hours_eval', 'gpu_hours_checkpoint', 'device_name', 'device_hours'):
+        assert col in summary.columns
+    assert asked[0] == ['11', '12', '20', '21']

@@ -251,3 +251,38 @@ def test_missing_files_stop_with_one_sentence(setup, tmp_path, capsys):
     assert cli.main(['fid-reference', '--config', str(tmp_path / 'bad.yaml'), '--dataset', 'tiny',
                      '--mode', 'clean', '--out', str(tmp_path / 'r.npz')]) == 1
     assert 'modes must not be mixed' in capsys.readouterr().err
+
+
+@pytest.mark.heavy
+def test_image_dataset_through_the_snakemake_dag(setup, tmp_path):
+    """The tiny image_folder config end to end through Snakemake with the real Fréchet distance: reference
+    statistics, two sampling shards, evaluate_fid, the floor, summary.csv with FID/IS and GPU-hours columns."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from conftest import REPO
+    config = copy.deepcopy(setup['config_dict'])
+    (tmp_path / 'tiny.yaml').write_text(yaml.safe_dump(config))
+    result = subprocess.run([sys.executable, '-m', 'snakemake', '--snakefile', str(REPO / 'Snakefile'), '--cores', '2',
+                             '--config', f'config={tmp_path / "tiny.yaml"}', '--directory', str(tmp_path),
+                             '--show-failed-logs'], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    results = tmp_path / 'results' / 'fid-unit'
+    run = results / 'runs' / 'tiny' / 'ct' / 'batch4' / 'tiny' / 'aug-off' / 'seed0'
+    assert sorted(p.name for p in (run / 'fid').glob('*.npz')) == ['shard0.npz', 'shard1.npz']
+    assert not (run / 'samples.npz').exists()  # no images are kept, only statistics
+    assert (results / 'reference' / 'tiny_inception_legacy_tensorflow.npz').is_file()
+    metrics = json.loads((run / 'metrics.json').read_text())['records']
+    expected = {(m, s) for m in ('fid', 'is') for s in ('1-step', '2-step')}
+    assert {(r['metric'], r['sampler']) for r in metrics} == expected
+    assert all(r['n_generated'] == 20 and r['mode'] == 'legacy_tensorflow' for r in metrics)
+    assert 'samples 0..9 + Inception (legacy_tensorflow)' in (run / 'fid' / 'shard0.log').read_text()  # tqdm
+    floor = json.loads((results / 'reference' / 'tiny.json').read_text())['records']
+    assert floor[0]['metric'] == 'fid' and floor[0]['value'] == pytest.approx(0, abs=1e-3)
+    summary = pd.read_csv(results / 'summary.csv')
+    assert summary['primary_metric'].tolist() == ['fid_1step']
+    for col in ('fid_1step', 'fid_2step', 'is_1step', 'is_2step', 'gpu_hours', 'gpu_hours_eval'):
+        assert math.isfinite(summary[col].iloc[0]) and summary[col].iloc[0] >= 0
+    assert math.isnan(summary['sacct_gpu_hours'].iloc[0]) and summary['device_name'].iloc[0] == 'cpu'
