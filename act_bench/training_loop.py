@@ -264,7 +264,8 @@ def write_outputs(training, run_dir, device, resumed):
                'device_name': torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu',
                'n_devices': n_devices, 'device_hours': seconds * n_devices / 3600,
                'attempts': training.attempts, 'resumed_from_step': resumed,
-               'slurm_job_id': os.environ.get('SLURM_JOB_ID'), 'slurm_job_ids': training.slurm_job_ids, 'torch': torch.__version__,
+               'slurm_job_id': os.environ.get('SLURM_JOB_ID'), 'slurm_job_ids': training.slurm_job_ids,
+               'torch': torch.__version__,
                'final_loss': math.nan}
     with open(run_dir / 'train_log.jsonl') as f:
         lines = f.read().splitlines()
