@@ -92,9 +92,14 @@ def load_generator(config, run, final_path, device='cpu'):
 
 
 def cmd_sample(args):
-    import numpy as np
+    import time
 
+    import numpy as np
+    import torch
+
+    from .accounting import job_record
     from .sampling import sample
+    start = time.perf_counter()
     config, run = _run_of(args)
     _set_threads(config)
     net, state = load_generator(config, run, args.final)
@@ -105,7 +110,8 @@ def cmd_sample(args):
     samples = {'1-step': sample(net, tuple(state['shape']), **common).numpy()}
     if ev['two_step_sigma'] is not None:
         samples['2-step'] = sample(net, tuple(state['shape']), mid_sigma=ev['two_step_sigma'], **common).numpy()
-    np.savez(args.out, **samples)
+    job = job_record('sample', time.perf_counter() - start, torch.device('cpu'))
+    np.savez(args.out, _jobs=np.array(json.dumps([job])), **samples)
 
 
 def _metric_inputs(config, dataset, data_path, classifier):
@@ -118,15 +124,22 @@ def _metric_inputs(config, dataset, data_path, classifier):
 
 
 def cmd_evaluate(args):
-    import numpy as np
+    import time
 
+    import numpy as np
+    import torch
+
+    from .accounting import job_record
     from .metrics import evaluate
+    start = time.perf_counter()
     config = load_config(args.config)
     metrics, data = _metric_inputs(config, args.dataset, args.data, args.classifier)
     with np.load(args.samples) as f:
-        samples = {k: f[k] for k in f.files}
+        samples = {k: f[k] for k in f.files if not k.startswith('_')}
+        jobs = json.loads(str(f['_jobs'])) if '_jobs' in f.files else []
     records = evaluate(metrics, samples, data['eval'], f'{args.dataset} held-out split')
-    _write_json({'records': records}, args.out)
+    jobs.append(job_record('evaluate', time.perf_counter() - start, torch.device('cpu')))
+    _write_json({'records': records, 'jobs': jobs}, args.out)
 
 
 def cmd_reference_metrics(args):
@@ -184,6 +197,73 @@ def cmd_plots(args):
     write_plots(config, args.summary, Path(args.root), Path(args.out_dir))
 
 #----------------------------------------------------------------------------
+# Inception FID / IS of the image datasets (act_bench.inception_metrics).
+
+def cmd_fid_reference(args):
+    from .inception_metrics import write_reference_statistics
+    from .training_loop import resolve_device
+    config = load_config(args.config)
+    _set_threads(config)
+    if args.mode != config['evaluation']['fid']['mode']:
+        raise ConfigError(f"reference statistics for mode {args.mode} were asked for, but evaluation.fid.mode is "
+                          f"{config['evaluation']['fid']['mode']}")
+    meta = write_reference_statistics(config, args.dataset, args.out, args.data, resolve_device(config['device']))
+    print(json.dumps(meta))
+
+
+def cmd_sample_features(args):
+    import time
+
+    from .accounting import job_record
+    from .inception_metrics import sample_shard, save_shard
+    from .training_loop import resolve_device
+    start = time.perf_counter()
+    config, run = _run_of(args)
+    _set_threads(config)
+    device = resolve_device(config['device'])
+    net, state = load_generator(config, run, args.final, device)
+    stats, meta = sample_shard(config, net, tuple(state['shape']), state.get('num_classes'), 10_000 + run.seed,
+                               args.shard, device)
+    meta['job'] = job_record('sample_features', time.perf_counter() - start, device, shard=args.shard)
+    save_shard(args.out, stats, meta)
+
+
+def cmd_evaluate_fid(args):
+    import time
+
+    import torch
+
+    from .accounting import job_record
+    from .inception_metrics import load_shards, records
+    start = time.perf_counter()
+    config = load_config(args.config)
+    merged, metas = load_shards(args.features)
+    out = []
+    for sampler, stats in merged.items():
+        out += records(stats, args.reference, sampler, metas[0]['feature_extractor'], metas[0]['mode'])
+    jobs = [m['job'] for m in metas] + [job_record('evaluate_fid', time.perf_counter() - start, torch.device('cpu'))]
+    _write_json({'records': out, 'jobs': jobs, 'dataset': args.dataset, 'config': config['name']}, args.out)
+
+
+def cmd_reference_fid(args):
+    """The data floor of an image dataset: FID and IS of n_samples training images vs the reference statistics."""
+    import numpy as np
+
+    from .inception_metrics import accumulate, build_extractor, dataset_batches, dataset_size, records
+    from .training_loop import resolve_device
+    config = load_config(args.config)
+    _set_threads(config)
+    spec, ev = config['datasets'][args.dataset], config['evaluation']
+    size = dataset_size(spec, args.data)
+    n = min(ev['n_samples'], size)
+    indices = np.sort(np.random.default_rng(0).permutation(size)[:n])
+    extractor = build_extractor(config, resolve_device(config['device']), progress=True)
+    stats = accumulate(extractor, dataset_batches(spec, indices, ev['fid']['batch_size'], args.data), n,
+                       min(ev['fid']['is_splits'], n))
+    out = records(stats, args.reference, 'training data', extractor.name, ev['fid']['mode'])
+    _write_json({'dataset': args.dataset, 'records': out}, args.out)
+
+#----------------------------------------------------------------------------
 
 def build_parser():
     parser = argparse.ArgumentParser(prog='act-bench', description='CT vs ACT benchmark suite')
@@ -230,6 +310,39 @@ def build_parser():
         if name == 'evaluate':
             p.add_argument('--samples', required=True)
         p.set_defaults(func=func)
+
+    p = sub.add_parser('fid-reference', help='Inception reference statistics of an image dataset (computed from '
+                                             'its training set or imported from its fid_reference .npz)')
+    p.add_argument('--config', required=True)
+    p.add_argument('--dataset', required=True)
+    p.add_argument('--mode', required=True, help='FID mode of the output file (must be the config\'s)')
+    p.add_argument('--data', help='the converted ImageNet64 folder')
+    p.add_argument('--out', required=True)
+    p.set_defaults(func=cmd_fid_reference)
+
+    p = sub.add_parser('sample-features', help='one shard of a run\'s samples through Inception: feature and IS '
+                                               'statistics (.npz), no images')
+    _run_args(p)
+    p.add_argument('--final', required=True, help="the run's final.pt")
+    p.add_argument('--shard', type=int, required=True, help='0 .. evaluation.fid.shards - 1')
+    p.add_argument('--out', required=True)
+    p.set_defaults(func=cmd_sample_features)
+
+    p = sub.add_parser('evaluate-fid', help='FID and IS of a run from its merged feature shards')
+    p.add_argument('--config', required=True)
+    p.add_argument('--dataset', required=True)
+    p.add_argument('--features', nargs='+', required=True, help='every shard of the run')
+    p.add_argument('--reference', required=True, help='reference statistics (.npz with mu, sigma)')
+    p.add_argument('--out', required=True)
+    p.set_defaults(func=cmd_evaluate_fid)
+
+    p = sub.add_parser('reference-fid', help='FID and IS of training images vs the reference statistics (the floor)')
+    p.add_argument('--config', required=True)
+    p.add_argument('--dataset', required=True)
+    p.add_argument('--data', help='the converted ImageNet64 folder')
+    p.add_argument('--reference', required=True)
+    p.add_argument('--out', required=True)
+    p.set_defaults(func=cmd_reference_fid)
 
     p = sub.add_parser('count-params', help='parameter counts of a run\'s generator and discriminator')
     _run_args(p)

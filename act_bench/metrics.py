@@ -51,8 +51,8 @@ def metrics_for(data_kind, classifier_path=None):
         return [ExactW2(), SlicedW2()]
     if data_kind != 'digits':
         from .config import ConfigError
-        raise ConfigError(f'no metric is wired for {data_kind} yet: Inception FID comes with the '
-                          'measurements issue; training and sampling of this dataset work')
+        raise ConfigError(f'datasets of kind {data_kind} are evaluated by Inception FID and IS (the workflow\'s '
+                          'sample_features and evaluate_fid rules, act_bench.inception_metrics), not by these metrics')
     from .features import ClassifierFeatures
     return [FrechetDistance('fd_digits', ClassifierFeatures(classifier_path))]
 
@@ -64,5 +64,6 @@ def evaluate(metrics, samples, reference, reference_name):
         for metric in metrics:
             records.append({'metric': metric.name, 'sampler': sampler, 'value': metric(generated, reference),
                             'n_generated': len(generated), 'n_reference': len(reference),
-                            'reference': reference_name, 'feature_extractor': metric.feature_extractor})
+                            'reference': reference_name, 'feature_extractor': metric.feature_extractor,
+                            'mode': None})
     return records

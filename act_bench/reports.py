@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .accounting import gpu_hours, sacct_gpu_hours, slurm_job_ids
 from .config import expand_runs
 
 VARIANT_ORDER = ['CT', 'ACT', 'ACT-Aug']
@@ -22,12 +23,14 @@ def _read_json(path):
     return json.loads(Path(path).read_text())
 
 
-def aggregate(config, root):
-    """Rows of summary.csv: the run's wildcards, metrics per sampler, parameter counts and time."""
+def aggregate(config, root, sacct=sacct_gpu_hours):
+    """Rows of summary.csv: the run's wildcards, metrics per sampler, parameter counts, time and GPU-hours
+    (measured; and allocated, from `sacct`, when the run's jobs ran under SLURM)."""
     rows = []
     for run in expand_runs(config):
         d = Path(root) / run.path
-        metrics = _read_json(d / 'metrics.json')['records']
+        evaluation = _read_json(d / 'metrics.json')
+        metrics = evaluation['records']
         params = _read_json(d / 'params.json')
         summary = _read_json(d / 'train_summary.json')
         row = {'config': config['name'], **run.wildcards, 'variant': variant(run.method, run.augment),
@@ -38,6 +41,11 @@ def aggregate(config, root):
         for key in ('iterations', 'images_seen', 'train_seconds', 'checkpoint_seconds', 'lost_seconds', 'wall_seconds',
                     'device', 'device_name', 'n_devices', 'device_hours', 'attempts', 'final_loss'):
             row[key] = summary[key]
+        jobs = evaluation.get('jobs', [])
+        row.update(gpu_hours(summary, jobs))
+        ids = slurm_job_ids(summary, jobs)
+        row['slurm_job_ids'] = ' '.join(ids)
+        row['sacct_gpu_hours'] = sacct(ids)
         rows.append(row)
     return pd.DataFrame(rows)
 

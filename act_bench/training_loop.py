@@ -108,6 +108,7 @@ class Training:
         self.step = 0
         self.timers = {'train_seconds': 0.0, 'checkpoint_seconds': 0.0, 'lost_seconds': 0.0}
         self.attempts = 0
+        self.slurm_job_ids = []   # one per attempt that ran under SLURM
 
     def schedule(self, step):
         t = self.train
@@ -139,7 +140,7 @@ class Training:
                 'loss': self.loss.state_dict(),
                 'sampler': self.sampler.state_dict(), 'torch_rng': torch.get_rng_state(),
                 'cuda_rng': torch.cuda.get_rng_state_all() if self.device.type == 'cuda' else [],
-                'timers': dict(self.timers), 'attempts': self.attempts}
+                'timers': dict(self.timers), 'attempts': self.attempts, 'slurm_job_ids': list(self.slurm_job_ids)}
 
     def load_state_dict(self, state):
         self.step = state['step']
@@ -155,6 +156,7 @@ class Training:
             torch.cuda.set_rng_state_all(state['cuda_rng'])
         self.timers = dict(state['timers'])
         self.attempts = state['attempts']
+        self.slurm_job_ids = list(state.get('slurm_job_ids', []))
 
 
 @torch.no_grad()
@@ -206,6 +208,8 @@ def training_loop(run, dataset_spec, model_spec, data_path, run_dir, device='aut
     training = Training(run, dataset_spec, model_spec, load_training_data(dataset_spec, data_path), device)
     resumed = ckpt.load_latest(run_dir / 'checkpoints', training)
     training.attempts += 1
+    if os.environ.get('SLURM_JOB_ID'):
+        training.slurm_job_ids.append(os.environ['SLURM_JOB_ID'])
     log_path = run_dir / 'train_log.jsonl'
     # compute done after the newest checkpoint by an attempt that died still counts as spent
     lost = ckpt.truncate_log(log_path, training.step) - training.timers['train_seconds']
@@ -260,7 +264,8 @@ def write_outputs(training, run_dir, device, resumed):
                'device_name': torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu',
                'n_devices': n_devices, 'device_hours': seconds * n_devices / 3600,
                'attempts': training.attempts, 'resumed_from_step': resumed,
-               'slurm_job_id': os.environ.get('SLURM_JOB_ID'), 'torch': torch.__version__,
+               'slurm_job_id': os.environ.get('SLURM_JOB_ID'), 'slurm_job_ids': training.slurm_job_ids,
+               'torch': torch.__version__,
                'final_loss': math.nan}
     with open(run_dir / 'train_log.jsonl') as f:
         lines = f.read().splitlines()

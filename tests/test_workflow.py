@@ -20,10 +20,22 @@ def snakemake(*args, cwd=REPO):
 def test_dry_run(tmp_path, name):
     result = snakemake('-n', '--config', f'config={name}', '--directory', str(tmp_path))
     assert result.returncode == 0, result.stderr
-    runs = len(expand_runs(load_config(REPO / 'workflow' / 'configs' / f'{name}.yaml')))
-    counts = dict(line.split()[:2] for line in result.stdout.splitlines()
-                  if len(line.split()) == 2 and line.split()[1].isdigit())
-    assert int(counts['train']) == int(counts['sample']) == int(counts['evaluate']) == runs
+    config = load_config(REPO / 'workflow' / 'configs' / f'{name}.yaml')
+    runs = expand_runs(config)
+    counts = {k: int(v) for k, v in (line.split()[:2] for line in result.stdout.splitlines()
+                                     if len(line.split()) == 2 and line.split()[1].isdigit())}
+    image = [r for r in runs if config['datasets'][r.dataset]['kind'] not in ('toy2d', 'digits')]
+    bundled = len(runs) - len(image)
+    assert counts['train'] == len(runs)
+    assert counts.get('sample', 0) == counts.get('evaluate', 0) == bundled
+    # image datasets: Inception FID / IS, the samples split across evaluation.fid.shards jobs, and the
+    # reference statistics computed (or imported) once per dataset, whatever the number of runs
+    assert counts.get('sample_features', 0) == len(image) * config['evaluation']['fid']['shards']
+    assert counts.get('evaluate_fid', 0) == len(image)
+    assert counts.get('fid_reference', 0) == counts.get('reference_fid', 0) == len({r.dataset for r in image})
+    if image:
+        mode = config['evaluation']['fid']['mode']
+        assert f'results/{config["name"]}/reference/{image[0].dataset}_inception_{mode}.npz' in result.stdout
 
 
 def test_lint_is_clean(tmp_path):

@@ -97,3 +97,29 @@ def job_resources(group):
     if res["partition"] is not None:
         out["slurm_partition"] = res["partition"]
     return out
+
+
+def _dataset_pattern(bundled):
+    """A wildcard pattern matching exactly the config's bundled (or image) dataset names; never empty."""
+    names = sorted(n for n, spec in CFG["datasets"].items() if (spec["kind"] in BUNDLED_KINDS) == bundled)
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
+# Bundled datasets go through sample/evaluate/reference_metrics, image datasets through the FID rules.
+BUNDLED_DATASETS = _dataset_pattern(True)
+IMAGE_DATASETS = _dataset_pattern(False)
+FID = CFG["evaluation"]["fid"]
+
+
+def fid_reference_file(wildcards):
+    return f"results/{wildcards.name}/reference/{wildcards.dataset}_inception_{FID['mode']}.npz"
+
+
+def fid_shards(wildcards):
+    run = "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}"
+    return [f"{run}/fid/shard{i}.npz".format(**wildcards) for i in range(FID["shards"])]
+
+
+def fid_data_input(wildcards):
+    """Training data for computed reference statistics; nothing when the dataset names an .npz."""
+    return [] if CFG["datasets"][wildcards.dataset].get("fid_reference") else data_input(wildcards)
