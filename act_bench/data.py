@@ -79,8 +79,11 @@ class BatchSampler:
         self.data = torch.as_tensor(data).to(device)
         self.generator = torch.Generator().manual_seed(seed)
 
-    def __call__(self, batch):
+    def __call__(self, batch, keep=None):
+        """`batch` random rows; with `keep` (positions within them), only those rows."""
         index = torch.randint(len(self.data), (batch,), generator=self.generator)
+        if keep is not None:
+            index = index[keep]
         return self.data[index.to(self.data.device)], None
 
     def state_dict(self):
@@ -101,14 +104,17 @@ class DatasetSampler:
         self.dataset, self.seed, self.device, self.random_flip = dataset, seed, device, random_flip
         self.batches_drawn = 0
 
-    def __call__(self, batch):
+    def __call__(self, batch, keep=None):
+        """`batch` random items; with `keep` (positions within them), only those items are loaded."""
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.batches_drawn)
         self.batches_drawn += 1
         index = torch.randint(len(self.dataset), (batch,), generator=generator)
+        flip = torch.rand(batch, generator=generator) < 0.5 if self.random_flip else None
+        if keep is not None:
+            index, flip = index[keep], (flip[keep] if flip is not None else None)
         items = [self.dataset[i] for i in index.tolist()]
         images = torch.stack([torch.as_tensor(x) for x, _ in items])
-        if self.random_flip:
-            flip = torch.rand(batch, generator=generator) < 0.5
+        if flip is not None:
             images = torch.where(flip[:, None, None, None], images.flip(3), images)
         labels = torch.tensor([int(y) for _, y in items]) if getattr(self.dataset, 'num_classes', None) else None
         return images.to(self.device), (labels.to(self.device) if labels is not None else None)
