@@ -79,16 +79,21 @@ def _train(config, run, args, device):
 
     from .distributed import is_main
     from .training_loop import training_loop
-    bar = tqdm(total=run.train['iterations'], desc=f'{run.method} {run.dataset} b{run.batch_size}',
-               mininterval=5, file=sys.stderr, disable=not is_main())
+    bars = []   # made at the first logged step, so errors before training are not glued to a bar
 
     def progress(record):
-        bar.set_postfix(loss=f"{record['loss']:.4g}", N=record['N'], refresh=False)
-        bar.update(record['step'] - bar.n)
+        if not bars:
+            bars.append(tqdm(total=run.train['iterations'], desc=f'{run.method} {run.dataset} b{run.batch_size}',
+                             mininterval=5, file=sys.stderr, disable=not is_main()))
+        bars[0].set_postfix(loss=f"{record['loss']:.4g}", N=record['N'], refresh=False)
+        bars[0].update(record['step'] - bars[0].n)
 
-    training_loop(run, config['datasets'][run.dataset], config['models'][run.model], args.data, args.run_dir,
-                  device=device, progress=progress)
-    bar.close()
+    try:
+        training_loop(run, config['datasets'][run.dataset], config['models'][run.model], args.data, args.run_dir,
+                      device=device, progress=progress)
+    finally:
+        for bar in bars:
+            bar.close()   # ends the bar's line: an error message starts on a line of its own
 
 
 def load_generator(config, run, final_path, device='cpu'):

@@ -5,11 +5,15 @@ downloaded. Training draws batches with `BatchSampler`, whose RNG is part of the
 checkpointed training state.
 """
 
+import zipfile
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .config import BUNDLED_KINDS
+from .errors import DatasetError
 
 #----------------------------------------------------------------------------
 # toy2d distributions, scaled so that each coordinate has a spread comparable to σ_data = 0.5.
@@ -66,8 +70,21 @@ def save_dataset(arrays, path):
 
 
 def load_dataset(path):
-    with np.load(path) as f:
-        return {k: f[k] for k in f.files}
+    """The arrays of a prepared .npz; a missing or malformed file is a one-sentence DatasetError."""
+    if path is None or not Path(path).is_file():
+        raise DatasetError(f'the prepared data file {path} does not exist; write it with "act-bench prepare-data" '
+                           '(the workflow\'s prepare_data rule)')
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise DatasetError(f'{path} is not a readable .npz of prepared data ({type(e).__name__}); delete it '
+                           'and write it again with "act-bench prepare-data"') from None
+    missing = {'train', 'eval'} - set(arrays)
+    if missing:
+        raise DatasetError(f'{path} lacks the arrays {sorted(missing)} of prepared data; delete it and write it '
+                           'again with "act-bench prepare-data"')
+    return arrays
 
 #----------------------------------------------------------------------------
 
