@@ -37,6 +37,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .distributed import rows
+
 SYM6 = (0.015404109327027373, 0.0034907120842174702, -0.11799011114819057, -0.048311742585633,
         0.4910559419267466, 0.787641141030194, 0.3379294217276218, -0.07263752278646252,
         -0.021060292512300564, 0.04472490177066578, 0.0017677118642428036, -0.007800708325034148)
@@ -311,13 +313,13 @@ class ADAPipeline:
         if p <= 0:
             return x
         x = self.geometric(x, p)
-        M, drawn = draw_colour(x.shape[0], p, self, x.shape[1] == 3, x.device)
+        M, drawn = rows(lambda m: draw_colour(m, p, self, x.shape[1] == 3, x.device), x.shape[0])
         return apply_colour(x, M) if bool(drawn.any()) else x
 
     def geometric(self, x, p):
         N, C, H, W = x.shape
-        blit, blit_drawn = draw_blit(N, H, W, p, self, x.device)
-        general, general_drawn = draw_general(N, H, W, p, self, x.device)
+        blit, blit_drawn = rows(lambda m: draw_blit(m, H, W, p, self, x.device), N)   # global-batch draws
+        general, general_drawn = rows(lambda m: draw_general(m, H, W, p, self, x.device), N)
         if H != W and self.rotate90 > 0:  # 90° turns are not pixel permutations: resample all
             general, general_drawn = blit @ general, general_drawn | blit_drawn
             blit_drawn = torch.zeros_like(blit_drawn)

@@ -11,6 +11,8 @@ import math
 
 import torch
 
+from .distributed import rows
+
 
 def _reflect(index, size):
     index = index.abs()
@@ -41,23 +43,29 @@ class Augment:
         B, C, H, W = x.shape
         dev = x.device
 
+        def uniform():   # per-sample draws of the global batch (distributed.rows)
+            return rows(lambda m: torch.rand(m, device=dev), B)
+
+        def normal():
+            return rows(lambda m: torch.randn(m, device=dev), B)
+
         def chosen():
-            return (torch.rand(B, device=dev) < p)
+            return uniform() < p
 
         flip = chosen()
         x = torch.where(flip[:, None, None, None], x.flip(3), x)
         moved = chosen()
-        ty = torch.round((torch.rand(B, device=dev) * 2 - 1) * self.max_translate * H).long() * moved
-        tx = torch.round((torch.rand(B, device=dev) * 2 - 1) * self.max_translate * W).long() * moved
+        ty = torch.round((uniform() * 2 - 1) * self.max_translate * H).long() * moved
+        tx = torch.round((uniform() * 2 - 1) * self.max_translate * W).long() * moved
         x = _translate(x, ty, tx)
         shape = (B, 1, 1, 1)
-        brightness = torch.randn(B, device=dev) * self.brightness_std * chosen()
+        brightness = normal() * self.brightness_std * chosen()
         x = x + brightness.view(shape)
-        contrast = torch.exp2(torch.randn(B, device=dev) * self.contrast_std * chosen())
+        contrast = torch.exp2(normal() * self.contrast_std * chosen())
         mean = x.mean(dim=(1, 2, 3), keepdim=True)
         x = (x - mean) * contrast.view(shape) + mean
         if C == 3:
-            saturation = torch.exp2(torch.randn(B, device=dev) * self.saturation_std * chosen())
+            saturation = torch.exp2(normal() * self.saturation_std * chosen())
             luma = x.mean(dim=1, keepdim=True)
             x = (x - luma) * saturation.view(shape) + luma
         return x

@@ -63,21 +63,37 @@ def cmd_train_classifier(args):
 
 
 def cmd_train(args):
+    from . import distributed
+    from .training_loop import resolve_device
+    config, run = _run_of(args)
+    gpus = config['resources']['train']['gpus']
+    if gpus > 1 and not distributed.under_torchrun():
+        distributed.relaunch(args.argv, gpus)   # does not return: torchrun runs this command on each rank
+    _set_threads(config)
+    with distributed.process_group(resolve_device(config['device'])) as device:
+        _train(config, run, args, device)
+
+
+def _train(config, run, args, device):
     from tqdm import tqdm
 
+    from .distributed import is_main
     from .training_loop import training_loop
-    config, run = _run_of(args)
-    _set_threads(config)
-    bar = tqdm(total=run.train['iterations'], desc=f'{run.method} {run.dataset} b{run.batch_size}',
-               mininterval=5, file=sys.stderr)
+    bars = []   # made at the first logged step, so errors before training are not glued to a bar
 
     def progress(record):
-        bar.set_postfix(loss=f"{record['loss']:.4g}", N=record['N'], refresh=False)
-        bar.update(record['step'] - bar.n)
+        if not bars:
+            bars.append(tqdm(total=run.train['iterations'], desc=f'{run.method} {run.dataset} b{run.batch_size}',
+                             mininterval=5, file=sys.stderr, disable=not is_main()))
+        bars[0].set_postfix(loss=f"{record['loss']:.4g}", N=record['N'], refresh=False)
+        bars[0].update(record['step'] - bars[0].n)
 
-    training_loop(run, config['datasets'][run.dataset], config['models'][run.model], args.data, args.run_dir,
-                  device=config['device'], progress=progress)
-    bar.close()
+    try:
+        training_loop(run, config['datasets'][run.dataset], config['models'][run.model], args.data, args.run_dir,
+                      device=device, progress=progress)
+    finally:
+        for bar in bars:
+            bar.close()   # ends the bar's line: an error message starts on a line of its own
 
 
 def load_generator(config, run, final_path, device='cpu'):
@@ -377,6 +393,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)   # `train` re-runs itself under torchrun
     try:
         args.func(args)
     except RuntimeError as e:

@@ -179,10 +179,24 @@ def check_semantics(config, source):
         if 'act' in block['method'] and any(b % 2 for b in block['batch_size']):
             raise ConfigError(f'{source}: sweep[{i}].batch_size must be even for method act (the discriminator '
                               'step splits its half of the batch into fakes and reals)')
+        check_batch_split(block, config['resources']['train']['gpus'], f'{source}: sweep[{i}]')
         train = {**config['train'], **block.get('train', {})}
         if train['s1'] < train['s0']:
             raise ConfigError(f'{source}: sweep[{i}] has s1 < s0 ({train["s1"]} < {train["s0"]})')
     expand_runs(config)
+
+
+def check_batch_split(block, gpus, where):
+    """With resources.train.gpus = N > 1 each GPU trains 1/N of the batch (ACT: of each half)."""
+    if gpus <= 1:
+        return
+    for method in block['method']:
+        parts = 2 * gpus if method == 'act' else gpus
+        for batch in block['batch_size']:
+            if batch % parts:
+                raise ConfigError(f'{where}.batch_size {batch} is not divisible by {parts}: with resources.train.gpus '
+                                  f'{gpus} each GPU trains an equal share of the batch'
+                                  + (' (for act, of each half)' if method == 'act' else ''))
 
 
 def find_run(config, **wildcards):

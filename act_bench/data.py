@@ -5,11 +5,15 @@ downloaded. Training draws batches with `BatchSampler`, whose RNG is part of the
 checkpointed training state.
 """
 
+import zipfile
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .config import BUNDLED_KINDS
+from .errors import DatasetError
 
 #----------------------------------------------------------------------------
 # toy2d distributions, scaled so that each coordinate has a spread comparable to σ_data = 0.5.
@@ -66,8 +70,21 @@ def save_dataset(arrays, path):
 
 
 def load_dataset(path):
-    with np.load(path) as f:
-        return {k: f[k] for k in f.files}
+    """The arrays of a prepared .npz; a missing or malformed file is a one-sentence DatasetError."""
+    if path is None or not Path(path).is_file():
+        raise DatasetError(f'the prepared data file {path} does not exist; write it with "act-bench prepare-data" '
+                           '(the workflow\'s prepare_data rule)')
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise DatasetError(f'{path} is not a readable .npz of prepared data ({type(e).__name__}); delete it '
+                           'and write it again with "act-bench prepare-data"') from None
+    missing = {'train', 'eval'} - set(arrays)
+    if missing:
+        raise DatasetError(f'{path} lacks the arrays {sorted(missing)} of prepared data; delete it and write it '
+                           'again with "act-bench prepare-data"')
+    return arrays
 
 #----------------------------------------------------------------------------
 
@@ -79,8 +96,11 @@ class BatchSampler:
         self.data = torch.as_tensor(data).to(device)
         self.generator = torch.Generator().manual_seed(seed)
 
-    def __call__(self, batch):
+    def __call__(self, batch, keep=None):
+        """`batch` random rows; with `keep` (positions within them), only those rows."""
         index = torch.randint(len(self.data), (batch,), generator=self.generator)
+        if keep is not None:
+            index = index[keep]
         return self.data[index.to(self.data.device)], None
 
     def state_dict(self):
@@ -101,14 +121,17 @@ class DatasetSampler:
         self.dataset, self.seed, self.device, self.random_flip = dataset, seed, device, random_flip
         self.batches_drawn = 0
 
-    def __call__(self, batch):
+    def __call__(self, batch, keep=None):
+        """`batch` random items; with `keep` (positions within them), only those items are loaded."""
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.batches_drawn)
         self.batches_drawn += 1
         index = torch.randint(len(self.dataset), (batch,), generator=generator)
+        flip = torch.rand(batch, generator=generator) < 0.5 if self.random_flip else None
+        if keep is not None:
+            index, flip = index[keep], (flip[keep] if flip is not None else None)
         items = [self.dataset[i] for i in index.tolist()]
         images = torch.stack([torch.as_tensor(x) for x, _ in items])
-        if self.random_flip:
-            flip = torch.rand(batch, generator=generator) < 0.5
+        if flip is not None:
             images = torch.where(flip[:, None, None, None], images.flip(3), images)
         labels = torch.tensor([int(y) for _, y in items]) if getattr(self.dataset, 'num_classes', None) else None
         return images.to(self.device), (labels.to(self.device) if labels is not None else None)

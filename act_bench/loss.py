@@ -11,6 +11,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from . import distributed
 from .schedules import adversarial_weight, karras_sigmas
 
 #----------------------------------------------------------------------------
@@ -28,6 +29,11 @@ def pseudo_huber_distance(a, b):
 
 
 DISTANCES = {'l2': l2_distance, 'pseudo_huber': pseudo_huber_distance}
+
+
+def noise_like(x):
+    """Standard normal noise shaped like x, drawn for the global batch (`distributed.rows`)."""
+    return distributed.rows(lambda m: torch.randn((m, *x.shape[1:]), dtype=x.dtype, device=x.device), len(x))
 
 #----------------------------------------------------------------------------
 
@@ -55,9 +61,10 @@ class CTLoss:
         """Grid index i ∈ {1..N−1} per sample (uniform, or iCT's lognormal), with σ_i and σ_{i−1}."""
         grid = karras_sigmas(n, self.sigma_min, self.sigma_max, self.rho)
         if distribution == 'lognormal':
-            index = torch.multinomial(self.index_probabilities(grid).float(), batch, replacement=True) + 1
+            probabilities = self.index_probabilities(grid).float()
+            index = distributed.rows(lambda m: torch.multinomial(probabilities, m, replacement=True), batch) + 1
         else:
-            index = torch.randint(1, n, (batch,))
+            index = distributed.rows(lambda m: torch.randint(1, n, (m,)), batch)
         grid = grid.to(device=device, dtype=torch.float32)
         index = index.to(device)
         return index, grid[index], grid[index - 1]
@@ -65,7 +72,7 @@ class CTLoss:
     def consistency_terms(self, net, images, target, n, labels=None):
         index, sigma, sigma_prev = self.sample_sigmas(len(images), n, images.device, self.sigma_sampling)
         shape = (-1,) + (1,) * (images.ndim - 1)
-        z = torch.randn_like(images)
+        z = noise_like(images)
         with torch.no_grad():
             tgt = target(images + sigma_prev.view(shape) * z, sigma_prev, labels)
             if self.clip_target is not None:
@@ -135,7 +142,7 @@ class ACTLoss(CTLoss):
         shape = (-1,) + (1,) * (images.ndim - 1)
         i_f, sigma_f, _ = self.sample_sigmas(len(src), n, images.device)
         with torch.no_grad():
-            fake = net(src + sigma_f.view(shape) * torch.randn_like(src), sigma_f, y_src)
+            fake = net(src + sigma_f.view(shape) * noise_like(src), sigma_f, y_src)
         fake = self.augment(fake, p).detach()
         i_r, sigma_r, _ = self.sample_sigmas(len(real), n, images.device)
         real = self.augment(real.detach().requires_grad_(with_r1), p)
@@ -159,10 +166,12 @@ class ACTLoss(CTLoss):
         loss = gan_loss
         if r1 is not None:
             loss = loss + r1.mean()
-            self.controller.update(r1.mean().item())
-            self.stats['r1'] = r1.mean().item()
+            r1_mean = distributed.average(r1.mean()).item()   # the same p and R1 EMA on every rank
+            self.controller.update(r1_mean)
+            self.stats['r1'] = r1_mean
         self.d_optimizer.zero_grad(set_to_none=True)
         self.d_scaler.scale(self.lambda_adv * loss).backward()
+        distributed.average_gradients(self.D)
         self.d_scaler.step(self.d_optimizer)
         self.d_scaler.update()
         self.stats.update(loss_d=gan_loss.item(), loss_d_fake=loss_fake.mean().item(),

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from . import checkpoint as ckpt
+from . import distributed
 from .augment import AdaptiveAugmentController, Augment
 from .data import BatchSampler, DatasetSampler, load_training_data
 from .loss import ACTLoss, CTLoss
@@ -118,21 +119,23 @@ class Training:
     def training_step(self):
         """One iteration: generator step, the loss's extra step (ACT: discriminator), target EMA."""
         n, mu = self.schedule(self.step)
-        batch = self.run.batch_size
-        images, labels = self.sampler(batch * self.loss.data_per_generator_image)
+        images, labels, batch = distributed.local_batch(self.sampler, self.run.batch_size,
+                                                        self.loss.data_per_generator_image)
         g_labels, d_labels = (labels[:batch], labels[batch:]) if labels is not None else (None, None)
         with torch.autocast(**self.autocast):
             loss = self.loss(self.net, images[:batch], self.ema, n, g_labels).float().mean()
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f'the generator loss became {loss.item()} at step {self.step}')
+        global_loss = distributed.average(loss)   # the same on every rank: all stop together
+        if not torch.isfinite(global_loss):
+            raise TrainingDiverged(f'the generator loss became {global_loss.item()} at step {self.step}')
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        distributed.average_gradients(self.net)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.loss.after_generator_step(self.net, images[batch:], n, self.step, d_labels)
         update_ema(self.ema, self.net, mu)
         self.step += 1
-        return {'loss': loss.item(), 'N': n, 'mu': mu, **self.loss.stats}
+        return {'loss': global_loss.item(), 'N': n, 'mu': mu, **self.loss.stats}
 
     def state_dict(self):
         return {'step': self.step, 'net': self.net.state_dict(), 'ema': self.ema.state_dict(),
@@ -211,37 +214,69 @@ def training_loop(run, dataset_spec, model_spec, data_path, run_dir, device='aut
     if os.environ.get('SLURM_JOB_ID'):
         training.slurm_job_ids.append(os.environ['SLURM_JOB_ID'])
     log_path = run_dir / 'train_log.jsonl'
-    # compute done after the newest checkpoint by an attempt that died still counts as spent
-    lost = ckpt.truncate_log(log_path, training.step) - training.timers['train_seconds']
-    training.timers['lost_seconds'] = training.timers.get('lost_seconds', 0.0) + max(lost, 0.0)
+    main = distributed.is_main()   # with several ranks, only rank 0 writes files
+    if main:
+        # compute done after the newest checkpoint by an attempt that died still counts as spent
+        lost = ckpt.truncate_log(log_path, training.step) - training.timers['train_seconds']
+        training.timers['lost_seconds'] = training.timers.get('lost_seconds', 0.0) + max(lost, 0.0)
     K, t = run.train['iterations'], run.train
-    with open(log_path, 'a') as log, stop_signals() as signals:
+    with open(log_path if main else os.devnull, 'a') as log, stop_signals() as signals:
         start = time.perf_counter()
         while training.step < K:
-            stats = training.training_step()
+            stats = guarded_step(training, run_dir)
             step = training.step
-            if step % t['log_every'] == 0 or step == K or step == 1 or signals:
+            stop = distributed.any_rank(signals)   # a signal to any rank stops all at the same step
+            if step % t['log_every'] == 0 or step == K or step == 1 or stop:
                 seconds = training.timers['train_seconds'] + time.perf_counter() - start
-                record = log_record(training, stats, seconds, device)
+                record = log_record(training, distributed.average_stats(stats), seconds, device)
                 log.write(json.dumps(record) + '\n')
                 log.flush()
                 if progress:
                     progress(record)
-            if step % t['checkpoint_every'] == 0 or step == K or signals:
+            if step % t['checkpoint_every'] == 0 or step == K or stop:
                 start = checkpoint(training, run_dir, start)
-            if signals and step < K:
-                raise TrainingInterrupted(f'signal {signal.Signals(signals[0]).name} at step {step}: the checkpoint '
+            if stop and step < K:
+                distributed.barrier()   # rank 0's checkpoint is on disk before any rank exits
+                what = f'signal {signal.Signals(signals[0]).name}' if signals else 'a stop signal to another rank'
+                raise TrainingInterrupted(f'{what} at step {step}: the checkpoint '
                                           'is written; run the same command again to resume')
         training.timers['train_seconds'] += time.perf_counter() - start
-    write_outputs(training, run_dir, device, resumed)
+    if main:
+        write_outputs(training, run_dir, device, resumed)
     return training
+
+
+def kept_checkpoint(run_dir):
+    files = ckpt.checkpoint_files(Path(run_dir) / 'checkpoints')
+    return f'the last good checkpoint {files[-1]} is kept' if files else 'no checkpoint had been written yet'
+
+
+def guarded_step(training, run_dir):
+    """One training step; a non-finite loss stops the run with the step and the checkpoint that is kept."""
+    try:
+        return training.training_step()
+    except TrainingDiverged as e:
+        raise TrainingDiverged(f'{e}; training stopped and {kept_checkpoint(run_dir)}') from None
+
+
+def check_finite_weights(training, run_dir):
+    """Refuse to checkpoint non-finite weights (a diverged D step, an inf gradient): the good one stays."""
+    nets = {'generator': training.net, 'target (EMA) network': training.ema}
+    if hasattr(training.loss, 'D'):
+        nets['discriminator'] = training.loss.D
+    for name, net in nets.items():
+        if not all(bool(torch.isfinite(p).all()) for p in net.parameters()):
+            raise TrainingDiverged(f'the {name} weights became non-finite at step {training.step}; training '
+                                   f'stopped without saving them and {kept_checkpoint(run_dir)}')
 
 
 def checkpoint(training, run_dir, start):
     """Save a checkpoint; the time it takes is booked apart from training. Returns the new start time."""
+    check_finite_weights(training, run_dir)
     now = time.perf_counter()
     training.timers['train_seconds'] += now - start
-    ckpt.save_rotating(run_dir / 'checkpoints', training)
+    if distributed.is_main():
+        ckpt.save_rotating(run_dir / 'checkpoints', training)
     after = time.perf_counter()
     training.timers['checkpoint_seconds'] += after - now
     return after
@@ -254,7 +289,7 @@ def write_outputs(training, run_dir, device, resumed):
                       'num_classes': training.num_classes, 'step': training.step},
                      run_dir / 'final.pt')
     seconds = sum(training.timers.values())
-    n_devices = 1
+    n_devices = distributed.get_world_size()
     summary = {**run.wildcards, 'iterations': training.step,
                'images_seen': training.step * run.batch_size,
                'train_seconds': training.timers['train_seconds'],
