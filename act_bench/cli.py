@@ -183,6 +183,57 @@ def cmd_plots(args):
     config = load_config(args.config)
     write_plots(config, args.summary, Path(args.root), Path(args.out_dir))
 
+
+def _bench_overrides(args):
+    return {'distance': args.distance, 'precision': args.precision}
+
+
+def _set_bench_threads(config):
+    import os
+
+    import torch
+    torch.set_num_threads(min(config['threads'], os.cpu_count() or 1))   # never oversubscribe a timing
+
+
+def cmd_bench(args):
+    from .bench import bench
+    from .config import config_path
+    config = load_config(config_path(args.config))
+    _set_bench_threads(config)
+    variants = None
+    if args.variants:
+        from .speedups import DEFAULT_SPEEDUPS
+        variants = {v: tuple(x for n in v.split('+') for x in (DEFAULT_SPEEDUPS if n == 'default' else (n,))
+                             if x != 'none') for v in args.variants}
+    result = bench(config, args.runs, args.steps, args.repeats, args.batch, variants, args.device,
+                   **_bench_overrides(args))
+    print(json.dumps(result, indent=2))
+    if args.out:
+        _write_json(result, args.out)
+
+
+def cmd_estimate(args):
+    from .config import config_path
+    from .estimate import estimate, format_table
+    config = load_config(config_path(args.config))
+    _set_bench_threads(config)
+    result, note = estimate(config, args.steps, args.warmup, args.sample_batch, args.runs, args.device,
+                            **_bench_overrides(args))
+    print(format_table(result, note))
+    if args.out:
+        _write_json(result, args.out)
+
+
+def _bench_args(parser, steps):
+    parser.add_argument('config', help='config name (e.g. paper/cifar10) or path to a .yaml')
+    parser.add_argument('--steps', type=int, default=steps, help='timed iterations per kind (R1 / plain) per repeat')
+    parser.add_argument('--runs', nargs='*', default=[], help='only runs whose results path matches one of these '
+                                                              "globs, e.g. '*/act/batch80/*/aug-on/*'")
+    parser.add_argument('--device', default='auto', help='auto (the config\'s device), cpu or cuda')
+    parser.add_argument('--distance', help='override train.distance (e.g. l2 when the LPIPS weights are absent)')
+    parser.add_argument('--precision', choices=['fp32', 'bf16', 'fp16'], help='override train.precision')
+    parser.add_argument('--out', help='also write the JSON here')
+
 #----------------------------------------------------------------------------
 
 def build_parser():
@@ -259,6 +310,22 @@ def build_parser():
     p.add_argument('--root', default='.')
     p.add_argument('--out-dir', required=True)
     p.set_defaults(func=cmd_plots)
+
+    p = sub.add_parser('bench', help='images/s, ms per iteration, memory and MFU of CT/ACT training steps and '
+                                     'one-step sampling, for every set of speed-ups (JSON)')
+    _bench_args(p, steps=2)
+    p.add_argument('--batch', type=int, help='batch size (default: each run\'s)')
+    p.add_argument('--repeats', type=int, default=3, help='interleaved repeats of every variant')
+    p.add_argument('--variants', nargs='*', help='speed-up sets to time, e.g. none default foreach+sdpa '
+                                                 '(default: none, default, default minus / plus each one)')
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser('estimate', help='projected wall time and GPU-hours of each run of a config, from a '
+                                        'short timed segment (table; JSON with --out)')
+    _bench_args(p, steps=2)
+    p.add_argument('--warmup', type=int, default=1, help='untimed iterations per kind first')
+    p.add_argument('--sample-batch', type=int, help='sampling batch timed (default: evaluation.batch_size)')
+    p.set_defaults(func=cmd_estimate)
     return parser
 
 

@@ -102,8 +102,13 @@ class DatasetSampler:
         self.batches_drawn = 0
 
     def __call__(self, batch):
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.batches_drawn)
+        images, labels = self.draw(self.batches_drawn, batch)
         self.batches_drawn += 1
+        return images.to(self.device), (labels.to(self.device) if labels is not None else None)
+
+    def draw(self, k, batch):
+        """Batch number k on the CPU; a pure function of (seed, k), so it can be drawn ahead."""
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + k)
         index = torch.randint(len(self.dataset), (batch,), generator=generator)
         items = [self.dataset[i] for i in index.tolist()]
         images = torch.stack([torch.as_tensor(x) for x, _ in items])
@@ -111,7 +116,7 @@ class DatasetSampler:
             flip = torch.rand(batch, generator=generator) < 0.5
             images = torch.where(flip[:, None, None, None], images.flip(3), images)
         labels = torch.tensor([int(y) for _, y in items]) if getattr(self.dataset, 'num_classes', None) else None
-        return images.to(self.device), (labels.to(self.device) if labels is not None else None)
+        return images, labels
 
     def state_dict(self):
         return {'batches_drawn': self.batches_drawn}
