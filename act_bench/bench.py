@@ -18,9 +18,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .data import dataset_info, prepare_dataset
-from .config import BUNDLED_KINDS, expand_runs
+from .config import BUNDLED_KINDS, ConfigError, expand_runs
 from .sampling import sample
-from .speedups import DEFAULT_SPEEDUPS, configure
+from .speedups import DEFAULT_SPEEDUPS, SPEEDUPS, configure
 from .training_loop import Training, peak_memory_mb, resolve_device
 
 # Dense peak TFLOP/s per GPU (no sparsity) from the vendors' data sheets: bf16/fp16, tf32, fp32.
@@ -38,6 +38,19 @@ def default_variants():
         variants[f'default-{name}'] = tuple(n for n in DEFAULT_SPEEDUPS if n != name)
     variants['default+channels_last'] = DEFAULT_SPEEDUPS + ('channels_last',)
     return variants
+
+def parse_variant(label):
+    """'none', 'default', 'default-prefetch', 'default+channels_last', 'foreach+sdpa' -> speed-up names."""
+    names = []
+    for part in label.split('+'):
+        base, *minus = part.split('-')
+        names += list(DEFAULT_SPEEDUPS) if base == 'default' else [] if base == 'none' else [base]
+        names = [n for n in names if n not in minus]
+    for name in names + [m for part in label.split('+') for m in part.split('-')[1:]]:
+        if name not in SPEEDUPS:
+            raise ConfigError(f"unknown speed-up '{name}' in variant '{label}'; expected none, default or "
+                              f"{', '.join(SPEEDUPS)}, joined with + and -")
+    return tuple(dict.fromkeys(names))
 
 #----------------------------------------------------------------------------
 # Data and training objects.
@@ -66,13 +79,18 @@ def bench_data(spec):
     return SyntheticImages(shape, classes)
 
 
+def matching_runs(config, patterns=None):
+    """The config's runs whose results path matches one of the glob patterns (all without patterns)."""
+    return [run for run in expand_runs(config)
+            if not patterns or any(fnmatch.fnmatchcase(run.path, p) for p in patterns)]
+
+
 def select_runs(config, patterns=None):
     """One run per distinct (dataset, method, batch, model, augment) whose results path matches one
     of the glob patterns (all runs without patterns)."""
     out = {}
-    for run in expand_runs(config):
-        if not patterns or any(fnmatch.fnmatchcase(run.path, p) for p in patterns):
-            out.setdefault((run.dataset, run.method, run.batch_size, run.model, run.augment), run)
+    for run in matching_runs(config, patterns):
+        out.setdefault((run.dataset, run.method, run.batch_size, run.model, run.augment), run)
     return list(out.values())
 
 
@@ -255,3 +273,30 @@ def bench(config, selectors=None, steps=2, repeats=3, batch=None, variants=None,
             'overrides': {k: v for k, v in overrides.items() if v is not None},
             'peak_memory_note': 'CUDA: max allocated per variant; CPU: peak RSS of the whole process',
             'runs': runs}
+
+
+def format_markdown(result, command=None):
+    """A short report: per run, every variant's timings and the speed-up ratios."""
+    lines = [f"# Training-step benchmark: {result['config']} on {result['device']}", '',
+             f"torch {result['torch']}, {result['threads']} threads, {result['repeats']} interleaved repeats of "
+             f"{result['steps_per_kind']} timed iteration(s) per kind; data: {result['data']}."
+             + (f" Overrides: {result['overrides']}." if result['overrides'] else '')]
+    if command:
+        lines += ['', f'Regenerate: `{command}`']
+    for run in result['runs']:
+        r1 = f", R1 every {run['r1_interval']} (weighted)" if run['r1_interval'] else ''
+        lines += ['', f"## {run['dataset']} {run['method']} {run['model']} batch {run['batch_size']} "
+                      f"aug-{run['augment']} ({run['dtype']}{r1})", '',
+                  f"{run['flops_per_iteration'] / 1e9:.1f} GFLOP per iteration.", '',
+                  '| variant | ms / iteration, median (min–max) | images/s | sampling images/s | TFLOP/s | MFU |',
+                  '|---|---|---|---|---|---|']
+        for label, v in run['variants'].items():
+            ms = v['ms_per_iteration']
+            mfu = f"{v['mfu']:.1%}" if 'mfu' in v else '–'
+            lines.append(f"| {label} | {ms['median']:.0f} ({ms['min']:.0f}–{ms['max']:.0f}) | "
+                         f"{v['images_per_second']:.2f} | {v['sampling_images_per_second']:.1f} | "
+                         f"{v['achieved_tflops']:.3f} | {mfu} |")
+        lines += ['', '| speed-up | time without / time with, median (min–max) over repeats |', '|---|---|']
+        for name, r in run['ratios'].items():
+            lines.append(f"| {name} | {r['median']:.3f} ({r['min']:.3f}–{r['max']:.3f}) |")
+    return '\n'.join(lines) + '\n'

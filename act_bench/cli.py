@@ -195,6 +195,19 @@ def _set_bench_threads(config):
     torch.set_num_threads(min(config['threads'], os.cpu_count() or 1))   # never oversubscribe a timing
 
 
+def _bench_command(args):
+    """The command line that regenerates a benchmark, for its report."""
+    import shlex
+    parts = ['act-bench', 'bench', args.config, '--runs', *args.runs] if args.runs else ['act-bench', 'bench', args.config]
+    for flag in ('batch', 'steps', 'repeats', 'distance', 'precision', 'device', 'out', 'markdown'):
+        value = getattr(args, flag)
+        if value is not None and not (flag == 'device' and value == 'auto'):
+            parts += [f'--{flag}', str(value)]
+    if args.variants:
+        parts += ['--variants', *args.variants]
+    return shlex.join(parts)
+
+
 def cmd_bench(args):
     from .bench import bench
     from .config import config_path
@@ -202,14 +215,17 @@ def cmd_bench(args):
     _set_bench_threads(config)
     variants = None
     if args.variants:
-        from .speedups import DEFAULT_SPEEDUPS
-        variants = {v: tuple(x for n in v.split('+') for x in (DEFAULT_SPEEDUPS if n == 'default' else (n,))
-                             if x != 'none') for v in args.variants}
+        from .bench import parse_variant
+        variants = {v: parse_variant(v) for v in args.variants}
     result = bench(config, args.runs, args.steps, args.repeats, args.batch, variants, args.device,
                    **_bench_overrides(args))
     print(json.dumps(result, indent=2))
     if args.out:
         _write_json(result, args.out)
+    if args.markdown:
+        from .bench import format_markdown
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(format_markdown(result, _bench_command(args)))
 
 
 def cmd_estimate(args):
@@ -217,7 +233,7 @@ def cmd_estimate(args):
     from .estimate import estimate, format_table
     config = load_config(config_path(args.config))
     _set_bench_threads(config)
-    result, note = estimate(config, args.steps, args.warmup, args.sample_batch, args.runs, args.device,
+    result, note = estimate(config, args.steps, args.warmup, args.sample_batch, args.runs, args.device, args.batch,
                             **_bench_overrides(args))
     print(format_table(result, note))
     if args.out:
@@ -316,6 +332,7 @@ def build_parser():
     _bench_args(p, steps=2)
     p.add_argument('--batch', type=int, help='batch size (default: each run\'s)')
     p.add_argument('--repeats', type=int, default=3, help='interleaved repeats of every variant')
+    p.add_argument('--markdown', help='also write a short Markdown summary here')
     p.add_argument('--variants', nargs='*', help='speed-up sets to time, e.g. none default foreach+sdpa '
                                                  '(default: none, default, default minus / plus each one)')
     p.set_defaults(func=cmd_bench)
@@ -325,6 +342,8 @@ def build_parser():
     _bench_args(p, steps=2)
     p.add_argument('--warmup', type=int, default=1, help='untimed iterations per kind first')
     p.add_argument('--sample-batch', type=int, help='sampling batch timed (default: evaluation.batch_size)')
+    p.add_argument('--batch', type=int, help='time steps at this smaller batch and scale linearly to each run\'s '
+                                             'batch (paper configs on a CPU)')
     p.set_defaults(func=cmd_estimate)
     return parser
 

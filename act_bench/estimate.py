@@ -12,8 +12,9 @@ import time
 
 import torch
 
-from .bench import build_training, device_name, iteration_seconds, select_runs, synchronize, time_sampling
-from .config import BUNDLED_KINDS, expand_runs
+from .bench import (build_training, device_name, iteration_seconds, matching_runs, select_runs, synchronize,
+                    time_sampling)
+from .config import BUNDLED_KINDS
 from .training_loop import resolve_device
 
 N_DEVICES = 1   # the training loop and the evaluation jobs use one device each
@@ -41,29 +42,33 @@ def evaluation_calls(config):
     return ev['n_samples'] * (3 if two_step else 1), ev['n_samples'] * (2 if two_step else 1)
 
 
-def time_segment(config, run, device, steps, warmup, sample_batch, **overrides):
-    """(seconds per training iteration, seconds per sampled image) of one (dataset, method, batch, model)."""
-    training = build_training(config, run, device, **overrides)
+def time_segment(config, run, device, steps, warmup, sample_batch, batch=None, **overrides):
+    """(seconds per training iteration, seconds per sampled image) of one (dataset, method, batch, model).
+    With `batch` smaller than the run's, the step is timed at `batch` and scaled by run batch / batch."""
+    timed_batch = min(batch or run.batch_size, run.batch_size)
+    training = build_training(config, run, device, timed_batch, **overrides)
     for _ in range(warmup):
         iteration_seconds(training, 1)
     _, step_seconds = iteration_seconds(training, steps)
+    step_seconds *= run.batch_size / timed_batch
     batch = min(sample_batch or config['evaluation']['batch_size'], config['evaluation']['batch_size'])
     time_sampling(training, batch)   # warm-up
     return step_seconds, time_sampling(training, batch) / batch
 
 
-def estimate(config, steps=2, warmup=1, sample_batch=None, selectors=None, device='auto', **overrides):
+def estimate(config, steps=2, warmup=1, sample_batch=None, selectors=None, device='auto', batch=None,
+             **overrides):
     device = resolve_device(config['device'] if device == 'auto' else device)
     segments = {}
     for run in select_runs(config, selectors):
         key = (run.dataset, run.method, run.batch_size, run.model)
         if key not in segments:
-            segments[key] = time_segment(config, run, device, steps, warmup, sample_batch, **overrides)
+            segments[key] = time_segment(config, run, device, steps, warmup, sample_batch, batch, **overrides)
     calls, featured = evaluation_calls(config)
     paper_data = any(config['datasets'][d]['kind'] not in BUNDLED_KINDS for d, *_ in segments)
     inception = time_inception(device) if paper_data else 0.0
     runs = []
-    for run in expand_runs(config):
+    for run in matching_runs(config, selectors):
         key = (run.dataset, run.method, run.batch_size, run.model)
         if key not in segments:
             continue
@@ -75,7 +80,9 @@ def estimate(config, steps=2, warmup=1, sample_batch=None, selectors=None, devic
                      'projected_eval_hours': eval_h, 'projected_wall_hours': train_h + eval_h,
                      'projected_gpu_hours': (train_h + eval_h) * N_DEVICES, 'n_devices': N_DEVICES})
     note = (f'extrapolated from {steps} timed iteration(s) per kind (R1 / plain, weighted) after {warmup} '
-            'warm-up and one timed sampling batch, on synthetic images; evaluation: sampling plus, on paper '
+            'warm-up and one timed sampling batch, on synthetic images'
+            + (f'; steps timed at batch {batch} and scaled linearly to each run\'s batch' if batch else '')
+            + '; evaluation: sampling plus, on paper '
             'data, an Inception-v3 forward per generated image (random weights); bundled-data metrics not timed')
     return {'config': config['name'], 'device': device_name(device), 'runs': runs}, note
 

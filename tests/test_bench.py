@@ -8,7 +8,8 @@ import torch
 import yaml
 
 from act_bench import bench as bench_module
-from act_bench.bench import bench, peak_tflops
+from act_bench.bench import bench, format_markdown, parse_variant, peak_tflops
+from act_bench.config import ConfigError
 from act_bench.cli import main
 from act_bench.estimate import estimate
 from tests.conftest import TINY_CONFIG
@@ -35,6 +36,8 @@ def test_bench_reports_every_variant_with_r1_weighting(tiny_config):
         assert v['images_per_second'] == pytest.approx(8 / (ms['median'] / 1e3))
     assert set(run['ratios']) == {'default_vs_none'} and run['ratios']['default_vs_none']['median'] > 0
     json.dumps(result)
+    report = format_markdown(result)
+    assert '| default |' in report and '| default_vs_none |' in report
 
 
 def test_peak_table_picks_the_dtype_peak(monkeypatch):
@@ -80,3 +83,20 @@ def test_estimate_cli_writes_json_and_prints_a_table(tmp_path, capsys):
     assert [set(r) for r in written['runs']] == [ESTIMATE_RUN_KEYS]
     assert main(['bench', str(path), '--runs', 'no-such-run*', '--distance', 'l2']) == 0
     assert json.loads(capsys.readouterr().out)['runs'] == []
+
+
+def test_estimate_rule_dry_run(tmp_path):
+    from tests.test_workflow import snakemake
+    result = snakemake('-n', '-p', '--config', 'config=smoke', '--directory', str(tmp_path),
+                       'results/smoke/estimate.json')
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'act-bench estimate' in result.stdout and '--out results/smoke/estimate.json' in result.stdout
+
+
+def test_variant_names():
+    assert parse_variant('none') == ()
+    assert parse_variant('default') == ('foreach', 'sdpa', 'prefetch')
+    assert parse_variant('default-prefetch+channels_last') == ('foreach', 'sdpa', 'channels_last')
+    assert parse_variant('foreach+tf32') == ('foreach', 'tf32')
+    with pytest.raises(ConfigError, match="unknown speed-up 'turbo' in variant 'default\\+turbo'"):
+        parse_variant('default+turbo')
