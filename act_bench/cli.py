@@ -188,18 +188,19 @@ def _bench_overrides(args):
     return {'distance': args.distance, 'precision': args.precision}
 
 
-def _set_bench_threads(config):
+def _set_bench_threads(config, threads=None):
     import os
 
     import torch
-    torch.set_num_threads(min(config['threads'], os.cpu_count() or 1))   # never oversubscribe a timing
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+    torch.set_num_threads(threads or min(config['threads'], cores))   # never oversubscribe a timing
 
 
 def _bench_command(args):
     """The command line that regenerates a benchmark, for its report."""
     import shlex
     parts = ['act-bench', 'bench', args.config, '--runs', *args.runs] if args.runs else ['act-bench', 'bench', args.config]
-    for flag in ('batch', 'steps', 'repeats', 'distance', 'precision', 'device', 'out', 'markdown'):
+    for flag in ('batch', 'steps', 'repeats', 'threads', 'distance', 'precision', 'device', 'out', 'markdown'):
         value = getattr(args, flag)
         if value is not None and not (flag == 'device' and value == 'auto'):
             parts += [f'--{flag}', str(value)]
@@ -212,7 +213,7 @@ def cmd_bench(args):
     from .bench import bench
     from .config import config_path
     config = load_config(config_path(args.config))
-    _set_bench_threads(config)
+    _set_bench_threads(config, args.threads)
     variants = None
     if args.variants:
         from .bench import parse_variant
@@ -232,7 +233,7 @@ def cmd_estimate(args):
     from .config import config_path
     from .estimate import estimate, format_table
     config = load_config(config_path(args.config))
-    _set_bench_threads(config)
+    _set_bench_threads(config, args.threads)
     result, note = estimate(config, args.steps, args.warmup, args.sample_batch, args.runs, args.device, args.batch,
                             **_bench_overrides(args))
     print(format_table(result, note))
@@ -248,6 +249,7 @@ def _bench_args(parser, steps):
     parser.add_argument('--device', default='auto', help='auto (the config\'s device), cpu or cuda')
     parser.add_argument('--distance', help='override train.distance (e.g. l2 when the LPIPS weights are absent)')
     parser.add_argument('--precision', choices=['fp32', 'bf16', 'fp16'], help='override train.precision')
+    parser.add_argument('--threads', type=int, help='CPU threads (default: the config\'s, at most the cores)')
     parser.add_argument('--out', help='also write the JSON here')
 
 #----------------------------------------------------------------------------

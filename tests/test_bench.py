@@ -100,3 +100,18 @@ def test_variant_names():
     assert parse_variant('foreach+tf32') == ('foreach', 'tf32')
     with pytest.raises(ConfigError, match="unknown speed-up 'turbo' in variant 'default\\+turbo'"):
         parse_variant('default+turbo')
+
+
+@pytest.mark.heavy
+def test_bench_and_estimate_on_the_cifar10_paper_networks():
+    """Paper-size: both CIFAR10 recipes at batch 2 (l2 distance: the LPIPS weights are downloads)."""
+    from act_bench.config import config_path, load_config
+    config = load_config(config_path('paper/cifar10'))
+    runs = ['*/ct/batch512/*', '*/act/*/aug-on/*']
+    result = bench(config, runs, steps=1, repeats=1, batch=2, variants={'none': (), 'default+channels_last':
+                   ('foreach', 'sdpa', 'prefetch', 'channels_last')}, distance='l2')
+    assert [(r['method'], r['model']) for r in result['runs']] == [('ct', 'ct-cifar10'), ('act', 'act-cifar10')]
+    assert all(r['flops_per_iteration'] > 1e9 for r in result['runs'])
+    estimated, _ = estimate(config, steps=1, warmup=0, sample_batch=2, selectors=runs, batch=2, distance='l2')
+    act = next(r for r in estimated['runs'] if r['method'] == 'act')
+    assert act['projected_train_hours'] == pytest.approx(300_000 * act['step_seconds'] / 3600)

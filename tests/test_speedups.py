@@ -129,3 +129,18 @@ def test_classic_attention_only_in_r1_iterations(make_run, digits):
     assert training.optimizer.param_groups[0]['foreach'] is False
     with pytest.raises(ValueError, match="unknown speed-up 'turbo'"):
         configure(training, ['turbo'])
+
+
+@pytest.mark.heavy
+def test_compiled_generator_matches(make_run):
+    """train.compile: torch.compile of G and its EMA (minutes of compilation on a CPU)."""
+    from act_bench.data import prepare_dataset as prepare
+    stats = []
+    for compile_ in (False, True):
+        run = make_run('toy', 'act', compile=compile_)
+        spec = {'kind': 'toy2d', 'distribution': 'eight_gaussians', 'n_train': 256, 'n_eval': 64}
+        training = Training(run, spec, {'mlp_hidden': 32, 'mlp_layers': 2}, torch.from_numpy(prepare(spec)['train']),
+                            torch.device('cpu'))
+        assert ('compile' in training.speedups) == compile_
+        stats.append([training.training_step()['loss'] for _ in range(4)])
+    torch.testing.assert_close(torch.tensor(stats[1]), torch.tensor(stats[0]), **LOSS_TOL)
