@@ -212,6 +212,75 @@ def cmd_plots(args):
     config = load_config(args.config)
     write_plots(config, args.summary, Path(args.root), Path(args.out_dir))
 
+
+def _bench_overrides(args):
+    return {'distance': args.distance, 'precision': args.precision}
+
+
+def _set_bench_threads(config, threads=None):
+    import os
+
+    import torch
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+    torch.set_num_threads(threads or min(config['threads'], cores))   # never oversubscribe a timing
+
+
+def _bench_command(args):
+    """The command line that regenerates a benchmark, for its report."""
+    import shlex
+    parts = ['act-bench', 'bench', args.config, '--runs', *args.runs] if args.runs else ['act-bench', 'bench', args.config]
+    for flag in ('batch', 'steps', 'repeats', 'threads', 'distance', 'precision', 'device', 'out', 'markdown'):
+        value = getattr(args, flag)
+        if value is not None and not (flag == 'device' and value == 'auto'):
+            parts += [f'--{flag}', str(value)]
+    if args.variants:
+        parts += ['--variants', *args.variants]
+    return shlex.join(parts)
+
+
+def cmd_bench(args):
+    from .bench import bench
+    from .config import config_path
+    config = load_config(config_path(args.config))
+    _set_bench_threads(config, args.threads)
+    variants = None
+    if args.variants:
+        from .bench import parse_variant
+        variants = {v: parse_variant(v) for v in args.variants}
+    result = bench(config, args.runs, args.steps, args.repeats, args.batch, variants, args.device,
+                   **_bench_overrides(args))
+    print(json.dumps(result, indent=2))
+    if args.out:
+        _write_json(result, args.out)
+    if args.markdown:
+        from .bench import format_markdown
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(format_markdown(result, _bench_command(args)))
+
+
+def cmd_estimate(args):
+    from .config import config_path
+    from .estimate import estimate, format_table
+    config = load_config(config_path(args.config))
+    _set_bench_threads(config, args.threads)
+    result, note = estimate(config, args.steps, args.warmup, args.sample_batch, args.runs, args.device, args.batch,
+                            **_bench_overrides(args))
+    print(format_table(result, note))
+    if args.out:
+        _write_json(result, args.out)
+
+
+def _bench_args(parser, steps):
+    parser.add_argument('config', help='config name (e.g. paper/cifar10) or path to a .yaml')
+    parser.add_argument('--steps', type=int, default=steps, help='timed iterations per kind (R1 / plain) per repeat')
+    parser.add_argument('--runs', nargs='*', default=[], help='only runs whose results path matches one of these '
+                                                              "globs, e.g. '*/act/batch80/*/aug-on/*'")
+    parser.add_argument('--device', default='auto', help='auto (the config\'s device), cpu or cuda')
+    parser.add_argument('--distance', help='override train.distance (e.g. l2 when the LPIPS weights are absent)')
+    parser.add_argument('--precision', choices=['fp32', 'bf16', 'fp16'], help='override train.precision')
+    parser.add_argument('--threads', type=int, help='CPU threads (default: the config\'s, at most the cores)')
+    parser.add_argument('--out', help='also write the JSON here')
+
 #----------------------------------------------------------------------------
 # Inception FID / IS of the image datasets (act_bench.inception_metrics).
 
@@ -388,6 +457,25 @@ def build_parser():
     p.add_argument('--root', default='.')
     p.add_argument('--out-dir', required=True)
     p.set_defaults(func=cmd_plots)
+
+    p = sub.add_parser('bench', help='images/s, ms per iteration, memory and MFU of CT/ACT training steps and '
+                                     'one-step sampling, for every set of speed-ups (JSON)')
+    _bench_args(p, steps=2)
+    p.add_argument('--batch', type=int, help='batch size (default: each run\'s)')
+    p.add_argument('--repeats', type=int, default=3, help='interleaved repeats of every variant')
+    p.add_argument('--markdown', help='also write a short Markdown summary here')
+    p.add_argument('--variants', nargs='*', help='speed-up sets to time, e.g. none default foreach+sdpa '
+                                                 '(default: none, default, default minus / plus each one)')
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser('estimate', help='projected wall time and GPU-hours of each run of a config, from a '
+                                        'short timed segment (table; JSON with --out)')
+    _bench_args(p, steps=2)
+    p.add_argument('--warmup', type=int, default=1, help='untimed iterations per kind first')
+    p.add_argument('--sample-batch', type=int, help='sampling batch timed (default: evaluation.batch_size)')
+    p.add_argument('--batch', type=int, help='time steps at this smaller batch and scale linearly to each run\'s '
+                                             'batch (paper configs on a CPU)')
+    p.set_defaults(func=cmd_estimate)
     return parser
 
 

@@ -123,8 +123,13 @@ class DatasetSampler:
 
     def __call__(self, batch, keep=None):
         """`batch` random items; with `keep` (positions within them), only those items are loaded."""
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.batches_drawn)
+        images, labels = self.draw(self.batches_drawn, batch, keep)
         self.batches_drawn += 1
+        return images.to(self.device), (labels.to(self.device) if labels is not None else None)
+
+    def draw(self, k, batch, keep=None):
+        """Batch number k on the CPU; a pure function of (seed, k, keep), so it can be drawn ahead."""
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + k)
         index = torch.randint(len(self.dataset), (batch,), generator=generator)
         flip = torch.rand(batch, generator=generator) < 0.5 if self.random_flip else None
         if keep is not None:
@@ -134,7 +139,7 @@ class DatasetSampler:
         if flip is not None:
             images = torch.where(flip[:, None, None, None], images.flip(3), images)
         labels = torch.tensor([int(y) for _, y in items]) if getattr(self.dataset, 'num_classes', None) else None
-        return images.to(self.device), (labels.to(self.device) if labels is not None else None)
+        return images, labels
 
     def state_dict(self):
         return {'batches_drawn': self.batches_drawn}

@@ -117,6 +117,7 @@ class ACTLoss(CTLoss):
         self.w_mid = w_mid
         self.r1_gamma = r1_gamma
         self.r1_interval = r1_interval
+        self.attention_mode = None   # act_bench.speedups: SDPA in D except where R1 needs double backward
 
     def weight(self, index, n):
         """Per-sample λ for the generator."""
@@ -124,6 +125,8 @@ class ACTLoss(CTLoss):
 
     def __call__(self, net, images, target, n, labels=None):
         d, out, index, sigma = self.consistency_terms(net, images, target, n, labels)
+        if self.attention_mode is not None:
+            self.attention_mode(double_backward=False)
         self.D.requires_grad_(False)
         try:
             g = F.softplus(-self.D(self.augment(out, self.controller.p), sigma, labels).float())
@@ -159,6 +162,8 @@ class ACTLoss(CTLoss):
 
     def after_generator_step(self, net, images, n, step, labels=None):
         with_r1 = self.r1_gamma > 0 and step % self.r1_interval == 0
+        if self.attention_mode is not None:
+            self.attention_mode(double_backward=with_r1)
         with torch.autocast(**self.autocast):
             loss_fake, loss_real, r1 = self.discriminator_losses(net, images, n, with_r1, labels)
         loss_fake, loss_real = loss_fake.float(), loss_real.float()

@@ -23,6 +23,7 @@ from .data import BatchSampler, DatasetSampler, load_training_data
 from .loss import ACTLoss, CTLoss
 from .networks import build_discriminator, build_generator
 from .schedules import discretisation_steps, target_ema_decay
+from .speedups import configure as configure_speedups, configured_speedups
 
 
 AUTOCAST_DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -110,6 +111,8 @@ class Training:
         self.timers = {'train_seconds': 0.0, 'checkpoint_seconds': 0.0, 'lost_seconds': 0.0}
         self.attempts = 0
         self.slurm_job_ids = []   # one per attempt that ran under SLURM
+        self.ema_update = update_ema
+        configure_speedups(self, configured_speedups(self.train))   # act_bench.speedups
 
     def schedule(self, step):
         t = self.train
@@ -133,7 +136,7 @@ class Training:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.loss.after_generator_step(self.net, images[batch:], n, self.step, d_labels)
-        update_ema(self.ema, self.net, mu)
+        self.ema_update(self.ema, self.net, mu)
         self.step += 1
         return {'loss': global_loss.item(), 'N': n, 'mu': mu, **self.loss.stats}
 

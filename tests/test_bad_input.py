@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from act_bench import checkpoint as ckpt
-from act_bench import training_loop
+from act_bench import speedups, training_loop
 from act_bench.cli import main
 from act_bench.data import prepare_dataset, save_dataset
 
@@ -150,14 +150,17 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, data, capsy
 
 def test_non_finite_weights_are_never_checkpointed(tmp_path, data, capsys, monkeypatch):
     calls = []
-    real_update = training_loop.update_ema
 
-    def poisoned(ema, net, mu):
-        calls.append(1)
-        real_update(ema, net, mu)
-        if len(calls) == 4:   # the weights of step 4, a checkpoint step, go bad after its loss was checked
-            next(ema.parameters()).data.fill_(float('inf'))
-    monkeypatch.setattr(training_loop, 'update_ema', poisoned)
+    def poisoning(real_update):
+        def poisoned(ema, net, mu):
+            calls.append(1)
+            real_update(ema, net, mu)
+            if len(calls) == 4:   # the weights of step 4, a checkpoint step, go bad after its loss was checked
+                next(ema.parameters()).data.fill_(float('inf'))
+        return poisoned
+    # the EMA update is the plain one or, with the 'foreach' speed-up (a default), the multi-tensor one
+    monkeypatch.setattr(training_loop, 'update_ema', poisoning(training_loop.update_ema))
+    monkeypatch.setattr(speedups, 'update_ema_foreach', poisoning(speedups.update_ema_foreach))
     run = tmp_path / 'run'
     assert _train(_write_config(tmp_path), data, run) == 1
     line = _one_error_line(capsys)

@@ -1,0 +1,19 @@
+# Optional, not in `all`: projected wall time and GPU-hours of every run of the config, from a short
+# timed segment per (dataset, method, batch, model) on the machine the train rule uses.
+#   snakemake --cores all results/<name>/estimate.json
+
+
+rule estimate:
+    output:
+        "results/{name}/estimate.json",
+    log:
+        "results/{name}/logs/estimate.log",
+    params:
+        config=CONFIG_FILE,
+    threads: CFG["threads"]
+    resources:
+        **job_resources("train"),
+    conda:
+        "../../environment.yml"
+    shell:
+        "act-bench estimate {params.config:q} --out {output} > {log} 2>&1"
