@@ -1,6 +1,10 @@
 """The metric over training: the run's EMA snapshots (act_bench.snapshots), each sampled one-step
 and scored with the same metrics as the final network (act_bench.metrics)."""
 
+import sys
+
+from tqdm import tqdm
+
 from .config import BUNDLED_KINDS
 from .metrics import evaluate, metrics_for
 from .sampling import sample
@@ -27,7 +31,8 @@ def metric_curve(config, run, run_dir, data, classifier, load_generator, log=pri
     metrics = metrics_for(kind, classifier)
     ev = config['evaluation']
     records = []
-    for path in snapshots:
+    for path in tqdm(snapshots, desc=f'metric curve {run.method} {run.dataset} b{run.batch_size}', mininterval=5,
+                     file=sys.stderr):
         net, state = load_generator(config, run, path)
         generated = sample(net, tuple(state['shape']), n=ev['curve_samples'], batch_size=ev['batch_size'],
                            clip=kind != 'toy2d', seed=10_000 + run.seed, num_classes=state.get('num_classes'))
