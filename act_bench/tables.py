@@ -251,7 +251,7 @@ def render_latex(sections):
         if table is None:
             out += [f'% {heading}: {text}', '']
             continue
-        caption = f'{heading.replace("`", "")}. {text}'.strip()
+        caption = f'{heading}. {text}'.strip().replace('`', '')
         out += [latex(table, caption), '']
     return '\n'.join(out)
 
