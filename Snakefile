@@ -11,10 +11,13 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/estimate.smk"
 
 
+report: "workflow/report/workflow.rst"
+
+
 rule all:
     input:
         f"results/{NAME}/summary.csv",
-        f"reports/{NAME}/summary.md",
-        f"reports/{NAME}/metric_vs_batch_size.png",
-        f"reports/{NAME}/training_curves.png",
+        expand("reports/{name}/{table}.{ext}", name=NAME, table=TABLES, ext=["md", "tex"]),
+        expand("reports/{name}/{dataset}/{plot}.{ext}", name=NAME, dataset=sorted({r.dataset for r in RUNS}),
+               plot=PLOTS, ext=["png", "pdf"]),
     default_target: True

@@ -39,7 +39,10 @@ def gpu_hours(train_summary, jobs):
     train = _gpu_seconds(train_summary['train_seconds'] + train_summary['lost_seconds'], device, n)
     checkpoint = _gpu_seconds(train_summary['checkpoint_seconds'], device, n)
     evaluation = sum(_gpu_seconds(j['seconds'], j['device'], j['n_devices']) for j in jobs)
+    any_device = ((train_summary['train_seconds'] + train_summary['lost_seconds'] + train_summary['checkpoint_seconds'])
+                  * n + sum(j['seconds'] * j['n_devices'] for j in jobs))
     return {'gpu_hours': (train + checkpoint + evaluation) / SECONDS_PER_HOUR,
+            'device_hours_total': any_device / SECONDS_PER_HOUR,   # the same on whatever device ran (CPU too)
             'gpu_hours_train': train / SECONDS_PER_HOUR, 'gpu_hours_eval': evaluation / SECONDS_PER_HOUR,
             'gpu_hours_checkpoint': checkpoint / SECONDS_PER_HOUR, 'eval_seconds': sum(j['seconds'] for j in jobs),
             'device_name': train_summary['device_name']}

@@ -158,6 +158,19 @@ def cmd_evaluate(args):
     _write_json({'records': records, 'jobs': jobs}, args.out)
 
 
+def cmd_metric_curve(args):
+    from .data import load_dataset
+    from .metric_curve import metric_curve
+    config, run = _run_of(args)
+    _set_threads(config)
+    kind = config['datasets'][run.dataset]['kind']
+    data = load_dataset(args.data) if args.data and args.data.endswith('.npz') else None
+    if kind == 'digits' and not args.classifier:
+        raise ConfigError(f'dataset {run.dataset} needs --classifier (the digits feature extractor)')
+    curve = metric_curve(config, run, args.run_dir, data, args.classifier, load_generator)
+    _write_json({**run.wildcards, **curve}, args.out)
+
+
 def cmd_reference_metrics(args):
     """The data floor: the same metrics between a training subsample and the held-out split."""
     import numpy as np
@@ -203,14 +216,18 @@ def cmd_aggregate(args):
 
 
 def cmd_table(args):
-    from .reports import write_table
-    write_table(args.summary, args.reference, args.out)
+    from .tables import write_tables
+    for path in write_tables(args.summary, args.reference, args.out_dir, args.estimate):
+        print(f'wrote {path}')
 
 
 def cmd_plots(args):
-    from .reports import write_plots
+    from .plots import write_plots
     config = load_config(args.config)
-    write_plots(config, args.summary, Path(args.root), Path(args.out_dir))
+    if args.dataset not in config['datasets']:
+        raise ConfigError(f"dataset '{args.dataset}' is not defined in {args.config}")
+    for path in write_plots(config, args.summary, Path(args.root), args.dataset, Path(args.out_dir)):
+        print(f'wrote {path}')
 
 
 def _bench_overrides(args):
@@ -429,6 +446,14 @@ def build_parser():
     p.add_argument('--out', required=True)
     p.set_defaults(func=cmd_reference_fid)
 
+    p = sub.add_parser('metric-curve', help="metrics of a run's EMA snapshots over training (train.snapshot_every)")
+    _run_args(p)
+    p.add_argument('--run-dir', required=True)
+    p.add_argument('--data')
+    p.add_argument('--classifier')
+    p.add_argument('--out', required=True)
+    p.set_defaults(func=cmd_metric_curve)
+
     p = sub.add_parser('count-params', help='parameter counts of a run\'s generator and discriminator')
     _run_args(p)
     p.add_argument('--out', required=True)
@@ -445,15 +470,19 @@ def build_parser():
     p.add_argument('--out', required=True)
     p.set_defaults(func=cmd_aggregate)
 
-    p = sub.add_parser('table', help='Markdown table, CT and ACT side by side')
+    p = sub.add_parser('table', help='comparison and ablation tables (Markdown and LaTeX): summary.md/.tex, '
+                                     'ablations.md/.tex')
     p.add_argument('--summary', required=True)
-    p.add_argument('--reference', nargs='*', default=[])
-    p.add_argument('--out', required=True)
+    p.add_argument('--reference', nargs='*', default=[], help='data-floor JSON files (reference_metrics rule)')
+    p.add_argument('--estimate', help='projected GPU-hours per run (JSON of act-bench estimate)')
+    p.add_argument('--out-dir', required=True)
     p.set_defaults(func=cmd_table)
 
-    p = sub.add_parser('plots', help='seaborn plots: metric vs batch size, training curves')
+    p = sub.add_parser('plots', help="seaborn plots of one dataset's runs (PNG and PDF): metric vs batch size and "
+                                     'GPU-hours, losses, metric and augmentation p over training, samples')
     p.add_argument('--config', required=True)
     p.add_argument('--summary', required=True)
+    p.add_argument('--dataset', required=True)
     p.add_argument('--root', default='.')
     p.add_argument('--out-dir', required=True)
     p.set_defaults(func=cmd_plots)

@@ -3,16 +3,25 @@ and what the ACT paper reports. The discrepancies between them are part of what 
 
 from .ct_networks import CT_OFFICIAL_COUNTS
 from .paper_networks import OFFICIAL_COUNTS
+from .paper_numbers import paper_value
 
-# ACT paper (Kong et al., CVPR 2024), as quoted in the benchmark's issue: CT 73.9 M vs ACT 27.5 M
-# (+ D = 41.6 M for training) on CIFAR10; CT 282 M vs ACT 107 M (+ D = 161 M) on ImageNet64.
-# Nothing is quoted for LSUN Cat 256.
-PAPER_REPORTED = {
-    'act-cifar10': {'inference_total': 27.5e6, 'training_total': 41.6e6},
-    'act-imagenet64': {'inference_total': 107e6, 'training_total': 161e6},
-    'ct-cifar10': {'inference_total': 73.9e6, 'training_total': 73.9e6},
-    'ct-imagenet64': {'inference_total': 282e6, 'training_total': 282e6},
-}
+# Which paper entry (act_bench/paper_numbers.yaml) reports the counts of a paper generator.
+PAPER_ENTRY_OF_GENERATOR = {'act-cifar10': ('cifar10', 'ACT-Aug'), 'act-imagenet64': ('imagenet64', 'ACT'),
+                            'act-lsun-cat256': ('lsun_cat256', 'ACT'), 'ct-cifar10': ('cifar10', 'CT'),
+                            'ct-imagenet64': ('imagenet64', 'CT'), 'ct-lsun256': ('lsun_cat256', 'CT')}
+
+
+def paper_reported(generator):
+    """{'inference_total', 'training_total'} as the ACT paper reports them, or None (nothing reported)."""
+    if generator not in PAPER_ENTRY_OF_GENERATOR:
+        return None
+    entry, variant = PAPER_ENTRY_OF_GENERATOR[generator]
+    out = {}
+    for key in ('inference_total', 'training_total'):
+        value = paper_value(entry, variant, f'params_{key}')
+        if value is not None:
+            out[key] = value['value']
+    return out or None
 
 
 def official_counts(model):
@@ -27,4 +36,4 @@ def official_counts(model):
 
 def reference_counts(model):
     """{'official_code': counts or None, 'paper_reported': counts or None} for a config's model entry."""
-    return {'official_code': official_counts(model), 'paper_reported': PAPER_REPORTED.get(model.get('generator'))}
+    return {'official_code': official_counts(model), 'paper_reported': paper_reported(model.get('generator'))}

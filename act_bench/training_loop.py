@@ -24,6 +24,7 @@ from .loss import ACTLoss, CTLoss
 from .networks import build_discriminator, build_generator
 from .schedules import discretisation_steps, target_ema_decay
 from .speedups import configure as configure_speedups, configured_speedups
+from .snapshots import save_snapshot
 
 
 AUTOCAST_DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -236,6 +237,8 @@ def training_loop(run, dataset_spec, model_spec, data_path, run_dir, device='aut
                 log.flush()
                 if progress:
                     progress(record)
+            if t['snapshot_every'] and step % t['snapshot_every'] == 0:
+                start = save_snapshot(training, run_dir, start)
             if step % t['checkpoint_every'] == 0 or step == K or stop:
                 start = checkpoint(training, run_dir, start)
             if stop and step < K:

@@ -75,6 +75,7 @@ def test_gpu_hours_columns():
     assert cols['eval_seconds'] == 1836.0 and cols['device_name'] == 'NVIDIA A100-SXM4-80GB'
     cpu = gpu_hours({**SUMMARY, 'device': 'cpu', 'device_name': 'cpu'}, JOBS[1:])
     assert cpu['gpu_hours'] == 0.0
+    assert cpu['device_hours_total'] == pytest.approx(((7000 + 200 + 36) * 2 + 36) / 3600)   # CPU time, any device
     assert slurm_job_ids(SUMMARY, JOBS) == ['11', '12', '20', '21']
     assert slurm_job_ids({'slurm_job_id': '5'}, []) == ['5']  # summaries from before slurm_job_ids
 

@@ -1,5 +1,6 @@
 """The Snakemake DAG: dry runs and lint of the bundled configs, and the smoke config end to end."""
 
+import json
 import math
 import subprocess
 import sys
@@ -67,10 +68,27 @@ def test_smoke_dag_end_to_end(tmp_path):
     assert (summary['params_discriminator'][summary['method'] == 'act'] > 0).all()
     assert (summary['params_discriminator'][summary['method'] == 'ct'] == 0).all()
     assert (summary['device_hours'] > 0).all()
-    table = (tmp_path / 'reports' / 'smoke' / 'summary.md').read_text()
-    assert '| CT | ACT | ACT-Aug |' in table
-    for png in ('metric_vs_batch_size.png', 'training_curves.png'):
-        assert (tmp_path / 'reports' / 'smoke' / png).stat().st_size > 10_000
+    assert set(summary['r1_gamma']) == {config['train']['r1_gamma']} and summary['paper'].isna().all()
+    reports = tmp_path / 'reports' / 'smoke'
+    table = (reports / 'summary.md').read_text()
+    for variant in ('CT', 'ACT', 'ACT-Aug'):
+        assert f'\n| {variant} | tiny | 8 | 20 |' in table
+    assert r'\begin{tabular}' in (reports / 'summary.tex').read_text()
+    ablations = (reports / 'ablations.md').read_text()
+    assert '| variant | batch_size=8 | batch_size=16 |' in ablations and 'augment=on' in ablations
+    for dataset in ('toy2d-8gaussians', 'digits'):
+        for plot in ('metric_vs_batch_size', 'metric_vs_gpu_hours', 'training_curves', 'metric_over_training',
+                     'aug_p', 'samples'):
+            assert (reports / dataset / f'{plot}.png').stat().st_size > 5_000
+            assert (reports / dataset / f'{plot}.pdf').read_bytes().startswith(b'%PDF')
+    run = next(r for r in expand_runs(config) if r.dataset == 'digits' and r.augment == 'on')
+    curve = json.loads((tmp_path / run.path / 'metric_curve.json').read_text())
+    assert curve['skipped'] is None and [r['step'] for r in curve['records']] == [10, 20]
+    assert all(r['metric'] == 'fd_digits' and r['value'] > 0 for r in curve['records'])
+    result = snakemake('--config', 'config=smoke', '--directory', str(tmp_path), '--report', 'report.html')
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    html = (tmp_path / 'report.html').read_text(errors='replace')
+    assert 'metric_vs_gpu_hours.png' in html and 'ablations.md' in html
 
 
 def test_paper_dry_run_converts_imagenet_once(tmp_path):

@@ -123,3 +123,31 @@ def fid_shards(wildcards):
 def fid_data_input(wildcards):
     """Training data for computed reference statistics; nothing when the dataset names an .npz."""
     return [] if CFG["datasets"][wildcards.dataset].get("fid_reference") else data_input(wildcards)
+# Report outputs (workflow/rules/report.smk): tables per config, plots per dataset.
+PLOTS = ["metric_vs_batch_size", "metric_vs_gpu_hours", "training_curves", "metric_over_training", "aug_p", "samples"]
+TABLES = ["summary", "ablations"]
+
+
+def dataset_run_files(filename):
+    """`filename` inside every run directory of the wildcard's dataset."""
+    return lambda wildcards: [f"{run.path}/{filename}" for run in RUNS if run.dataset == wildcards.dataset]
+
+
+def plot_outputs():
+    """Each plot as PNG (in the HTML report, under its dataset) and PDF."""
+    out = []
+    for plot in PLOTS:
+        out.append(report(f"reports/{{name}}/{{dataset}}/{plot}.png", caption=f"../report/{plot}.rst",
+                          category="{dataset}", labels={"dataset": "{dataset}", "figure": plot.replace("_", " ")}))
+        out.append(f"reports/{{name}}/{{dataset}}/{plot}.pdf")
+    return out
+
+
+def table_outputs():
+    """Each table as Markdown (in the HTML report) and LaTeX."""
+    out = []
+    for table in TABLES:
+        out.append(report(f"reports/{{name}}/{table}.md", caption=f"../report/{table}.rst", category="tables",
+                          labels={"table": table}))
+        out.append(f"reports/{{name}}/{table}.tex")
+    return out

@@ -177,3 +177,27 @@ rule reference_fid:
     shell:
         "act-bench reference-fid --config {params.config:q} --dataset {wildcards.dataset} {params.data} "
         "--reference {input.reference} --out {output} > {log} 2>&1"
+
+
+rule metric_curve:
+    input:
+        final="results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/final.pt",
+        data=data_input,
+        classifier=classifier_input,
+    output:
+        "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/metric_curve.json",
+    log:
+        "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/metric_curve.log",
+    params:
+        run=run_args,
+        data=data_arg,
+        classifier=classifier_arg,
+        run_dir=lambda wc, input: str(Path(input.final).parent),
+    threads: CFG["threads"]
+    resources:
+        **job_resources("evaluate"),
+    conda:
+        "../../environment.yml"
+    shell:
+        "act-bench metric-curve {params.run} --run-dir {params.run_dir} {params.data} {params.classifier} "
+        "--out {output} > {log} 2>&1"

@@ -1,4 +1,5 @@
-# Stage 4: one row per run, the comparison table and the plots.
+# Stage 4: one row per run, the tables, and per dataset the plots; `snakemake --report report.html`
+# collects the marked outputs (captions in workflow/report/).
 
 
 localrules:
@@ -13,7 +14,8 @@ rule aggregate:
         run_files("params.json"),
         run_files("train_summary.json"),
     output:
-        "results/{name}/summary.csv",
+        report("results/{name}/summary.csv", caption="../report/summary_csv.rst", category="tables",
+               labels={"table": "summary.csv (one row per run)"}),
     log:
         "results/{name}/logs/aggregate.log",
     params:
@@ -29,28 +31,30 @@ rule table:
         summary="results/{name}/summary.csv",
         reference=expand("results/{{name}}/reference/{dataset}.json", dataset=sorted({r.dataset for r in RUNS})),
     output:
-        "reports/{name}/summary.md",
+        *table_outputs(),
     log:
         "results/{name}/logs/table.log",
     conda:
         "../../environment.yml"
     shell:
-        "act-bench table --summary {input.summary} --reference {input.reference} --out {output} > {log} 2>&1"
+        "act-bench table --summary {input.summary} --reference {input.reference} "
+        "--out-dir reports/{wildcards.name} > {log} 2>&1"
 
 
 rule plots:
     input:
         summary="results/{name}/summary.csv",
-        logs=run_files("train_log.jsonl"),
+        logs=dataset_run_files("train_log.jsonl"),
+        curves=dataset_run_files("metric_curve.json"),
+        samples=dataset_run_files("samples.npz"),
     output:
-        "reports/{name}/metric_vs_batch_size.png",
-        "reports/{name}/training_curves.png",
+        *plot_outputs(),
     log:
-        "results/{name}/logs/plots.log",
+        "results/{name}/logs/plots-{dataset}.log",
     params:
         config=CONFIG_FILE,
     conda:
         "../../environment.yml"
     shell:
-        "act-bench plots --config {params.config:q} --summary {input.summary} "
-        "--out-dir reports/{wildcards.name} > {log} 2>&1"
+        "act-bench plots --config {params.config:q} --summary {input.summary} --dataset {wildcards.dataset} "
+        "--out-dir reports/{wildcards.name}/{wildcards.dataset} > {log} 2>&1"
