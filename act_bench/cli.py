@@ -324,10 +324,10 @@ def cmd_sample_features(args):
     _set_threads(config)
     device = resolve_device(config['device'])
     net, state = load_generator(config, run, args.final, device)
-    stats, meta = sample_shard(config, net, tuple(state['shape']), state.get('num_classes'), 10_000 + run.seed,
+    stats, meta, grid = sample_shard(config, net, tuple(state['shape']), state.get('num_classes'), 10_000 + run.seed,
                                args.shard, device)
     meta['job'] = job_record('sample_features', time.perf_counter() - start, device, shard=args.shard)
-    save_shard(args.out, stats, meta)
+    save_shard(args.out, stats, meta, grid)
 
 
 def cmd_evaluate_fid(args):

@@ -183,6 +183,12 @@ def check_semantics(config, source):
         train = {**config['train'], **block.get('train', {})}
         if train['s1'] < train['s0']:
             raise ConfigError(f'{source}: sweep[{i}] has s1 < s0 ({train["s1"]} < {train["s0"]})')
+    evaluation = config['evaluation']
+    image_data = any(spec['kind'] not in BUNDLED_KINDS for spec in config['datasets'].values())
+    if image_data and evaluation['n_samples'] < evaluation['fid']['is_splits']:
+        raise ConfigError(f"{source}: evaluation.n_samples ({evaluation['n_samples']}) is smaller than "
+                          f"evaluation.fid.is_splits ({evaluation['fid']['is_splits']}); the Inception Score needs "
+                          'at least one sample per split')
     expand_runs(config)
 
 

@@ -20,6 +20,7 @@ from .config import ConfigError
 from .fid import InceptionFeatures, fid_from_statistics, load_statistics, save_statistics
 
 LOGIT_CLASSES = 1008  # the TorchScript Inception's output layer
+GRID_IMAGES = 8       # one-step images kept by shard 0 for the report's sample grid
 
 
 def _softmax(logits):
@@ -235,17 +236,23 @@ def sample_shard(config, net, shape, num_classes, seed, shard, device):
     stream = sample_range(net.to(device), shape, start, end, ev['batch_size'], seed=seed,
                           mid_sigma=ev['two_step_sigma'], device=device, num_classes=num_classes)
     batches = -(-end // ev['batch_size']) - start // ev['batch_size']
+    grid = None   # the first one-step images of the run (shard 0), for the report's sample grid
     for first, batch in _progress(stream, batches, f'samples {start}..{end - 1} + Inception ({fid["mode"]})'):
+        if first == 0 and grid is None:
+            grid = torch.as_tensor(batch['1-step'][:GRID_IMAGES]).detach().float().cpu().numpy()
         for sampler, images in batch.items():
             features, logits = extractor.features_and_logits(images)
             stats[sampler].add(features, logits, first)
     meta = {'start': start, 'end': end, 'shard': shard, 'shards': fid['shards'], 'mode': fid['mode'],
             'feature_extractor': extractor.name, 'weights': extractor.source, 'samplers': samplers}
-    return stats, meta
+    return stats, meta, grid
 
 
-def save_shard(path, stats, meta):
+def save_shard(path, stats, meta, grid=None):
+    """A shard's statistics per sampler and its meta; shard 0 also keeps `grid_1step`, a few one-step images."""
     arrays = {k: v for sampler, s in stats.items() for k, v in s.arrays(f'{sampler}.').items()}
+    if grid is not None:
+        arrays['grid_1step'] = grid
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, 'wb') as f:
         np.savez(f, meta=np.array(json.dumps(meta)), **arrays)

@@ -142,14 +142,23 @@ def image_strip(images):
     return np.clip(strip[..., 0] if strip.shape[-1] == 1 else strip, 0, 1)
 
 
+def one_step_samples(run_dir):
+    """Bundled data: the run's samples.npz; image data (FID path, no stored samples): the few one-step
+    images its first feature shard keeps."""
+    if (run_dir / 'samples.npz').exists():
+        with np.load(run_dir / 'samples.npz') as f:
+            return f['1-step'][:SAMPLES_PER_RUN if f['1-step'].ndim == 4 else 1000]
+    with np.load(run_dir / 'fid' / 'shard0.npz') as f:
+        return f['grid_1step'][:SAMPLES_PER_RUN]
+
+
 def sample_grid(runs, root):
     """A row of one-step samples per run (images), or a scatter per run (toy 2-D data)."""
     plt = _pyplot()
     runs = sorted(runs, key=lambda r: (VARIANT_ORDER.index(variant(r.method, r.augment)), r.batch_size, r.seed))
     samples = []
     for run in runs:
-        with np.load(Path(root) / run.path / 'samples.npz') as f:
-            samples.append(f['1-step'][:SAMPLES_PER_RUN if f['1-step'].ndim == 4 else 1000])
+        samples.append(one_step_samples(Path(root) / run.path))
     titles = [f'{variant(r.method, r.augment)}, batch {r.batch_size}, seed {r.seed}' for r in runs]
     if samples[0].ndim == 4:
         fig, axes = plt.subplots(len(runs), 1, figsize=(8, 1.1 * len(runs)), squeeze=False)

@@ -80,3 +80,11 @@ def test_missing_and_malformed_files(tmp_path):
     bad.write_text('name: [unclosed\n')
     with pytest.raises(ConfigError, match='not valid YAML'):
         load_config(bad)
+
+
+def test_too_few_samples_for_the_inception_score_splits(tmp_path):
+    cfg = {'name': 'x', 'datasets': {'img': {'kind': 'image_folder', 'path': 'imgs', 'resolution': 8}},
+           'models': {'m': {}}, 'sweep': [{'dataset': ['img'], 'method': ['ct'], 'batch_size': [4], 'model': ['m']}],
+           'evaluation': {'n_samples': 16, 'fid': {'is_splits': 20}}}
+    with pytest.raises(ConfigError, match=r'evaluation.n_samples \(16\) is smaller than evaluation.fid.is_splits \(20\)'):
+        prepare_config(cfg, 'cfg')

@@ -286,3 +286,6 @@ def test_image_dataset_through_the_snakemake_dag(setup, tmp_path):
     for col in ('fid_1step', 'fid_2step', 'is_1step', 'is_2step', 'gpu_hours', 'gpu_hours_eval'):
         assert math.isfinite(summary[col].iloc[0]) and summary[col].iloc[0] >= 0
     assert math.isnan(summary['sacct_gpu_hours'].iloc[0]) and summary['device_name'].iloc[0] == 'cpu'
+    with np.load(run / 'fid' / 'shard0.npz') as f:   # a few one-step images for the report's sample grid
+        assert f['grid_1step'].ndim == 4 and len(f['grid_1step']) >= 1
+    assert (tmp_path / 'reports' / 'fid-unit' / 'tiny' / 'samples.png').is_file()

@@ -151,3 +151,17 @@ def table_outputs():
                           labels={"table": table}))
         out.append(f"reports/{{name}}/{table}.tex")
     return out
+
+
+def existing_estimate(wildcards):
+    """results/<name>/estimate.json when `act-bench estimate` has written it (the tables then show the
+    projected GPU-hours beside the measured ones); never makes the workflow run the estimate."""
+    path = f"results/{wildcards.name}/estimate.json"
+    return [path] if Path(path).exists() else []
+
+
+def dataset_sample_files(wildcards):
+    """Where the sample grid's one-step images are: samples.npz (bundled data) or the first FID shard."""
+    kind = CFG["datasets"][wildcards.dataset]["kind"]
+    name = "samples.npz" if kind in BUNDLED_KINDS else "fid/shard0.npz"
+    return dataset_run_files(name)(wildcards)

@@ -1,6 +1,6 @@
 # Optional, not in `all`: projected wall time and GPU-hours of every run of the config, from a short
 # timed segment per (dataset, method, batch, model) on the machine the train rule uses.
-#   snakemake --cores all results/<name>/estimate.json
+#   snakemake --cores all results/<name>/estimate.json   (the tables then show it beside the measured hours)
 
 
 rule estimate:

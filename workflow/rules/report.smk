@@ -30,14 +30,17 @@ rule table:
     input:
         summary="results/{name}/summary.csv",
         reference=expand("results/{{name}}/reference/{dataset}.json", dataset=sorted({r.dataset for r in RUNS})),
+        estimate=existing_estimate,
     output:
         *table_outputs(),
     log:
         "results/{name}/logs/table.log",
+    params:
+        estimate=lambda wildcards, input: f"--estimate {input.estimate}" if input.estimate else "",
     conda:
         "../../environment.yml"
     shell:
-        "act-bench table --summary {input.summary} --reference {input.reference} "
+        "act-bench table --summary {input.summary} --reference {input.reference} {params.estimate} "
         "--out-dir reports/{wildcards.name} > {log} 2>&1"
 
 
@@ -46,7 +49,7 @@ rule plots:
         summary="results/{name}/summary.csv",
         logs=dataset_run_files("train_log.jsonl"),
         curves=dataset_run_files("metric_curve.json"),
-        samples=dataset_run_files("samples.npz"),
+        samples=dataset_sample_files,
     output:
         *plot_outputs(),
     log:
