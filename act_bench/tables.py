@@ -62,6 +62,13 @@ def paper_cell(v, quantity):
 #----------------------------------------------------------------------------
 # Inputs.
 
+HOURS_MEANING = {
+    'gpu_hours': 'wall seconds × GPUs of training, checkpoints, work lost to interruptions and evaluation jobs',
+    'device_hours_total': 'wall seconds × devices of training, checkpoints, work lost to interruptions and '
+                          'evaluation jobs, on the device named in summary.csv',
+    'device_hours': 'wall seconds × devices of training, checkpoints and work lost to interruptions'}
+
+
 def hours_column(summary):
     """`gpu_hours` when some run used a GPU, else the hours on whatever device ran (training, checkpoints and
     evaluation: `device_hours_total`; older summaries: training only, `device_hours`)."""
@@ -204,8 +211,9 @@ def summary_sections(summary, floors):
     hours_col, hours_name = hours_column(summary)
     sections = [(f"Summary: config `{summary['config'].iloc[0]}`",
                  'Lower is better for every metric (IS excepted). Mean ± sample std over seeds; n = number of '
-                 f'seeds. {hours_name} per run: mean over seeds of the run\'s {hours_col} (training, checkpoints '
-                 'and work lost to interruptions). Δ vs paper = our mean − the paper\'s value; it is only '
+                 f'seeds. {hours_name} per run: mean over seeds of the run\'s {hours_col} '
+                 f'({HOURS_MEANING[hours_col]}). '
+                 'Δ vs paper = our mean − the paper\'s value; it is only '
                  'shown where the paper reports the same metric. `fd_digits` is a Fréchet distance in the '
                  'feature space of a small digits classifier, not FID. ' + NOTE_MARKS, None)]
     for dataset, df in summary.groupby('dataset', sort=False):
