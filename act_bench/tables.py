@@ -135,7 +135,7 @@ def comparison(df, entry):
         if 'sacct_gpu_hours' in df.columns and df['sacct_gpu_hours'].notna().any():
             row['sacct GPU-h per run'] = hours(runs['sacct_gpu_hours'].mean())
         if 'projected_gpu_hours' in df.columns:
-            row['projected GPU-h per run'] = hours(runs['projected_gpu_hours'].mean())
+            row[f'projected {hours_name} per run'] = hours(runs['projected_gpu_hours'].mean())   # same unit
         rows.append(row)
     return _ordered(pd.DataFrame(rows), ['model', 'batch_size']).rename(columns={'batch_size': 'batch'})
 
