@@ -12,7 +12,7 @@ from act_bench.bench import bench, format_markdown, parse_variant, peak_tflops
 from act_bench.config import ConfigError
 from act_bench.cli import main
 from act_bench.estimate import estimate
-from tests.conftest import TINY_CONFIG
+from conftest import TINY_CONFIG
 
 ESTIMATE_RUN_KEYS = {'dataset', 'method', 'batch_size', 'model', 'augment', 'seed', 'step_seconds',
                      'projected_train_hours', 'projected_eval_hours', 'projected_wall_hours',
@@ -86,7 +86,7 @@ def test_estimate_cli_writes_json_and_prints_a_table(tmp_path, capsys):
 
 
 def test_estimate_rule_dry_run(tmp_path):
-    from tests.test_workflow import snakemake
+    from test_workflow import snakemake
     result = snakemake('-n', '-p', '--config', 'config=smoke', '--directory', str(tmp_path),
                        'results/smoke/estimate.json')
     assert result.returncode == 0, result.stdout + result.stderr

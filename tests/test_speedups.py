@@ -39,7 +39,7 @@ def digits(tiny_config_module):
 @pytest.fixture(scope='module')
 def tiny_config_module():
     from act_bench.config import prepare_config
-    from tests.conftest import TINY_CONFIG
+    from conftest import TINY_CONFIG
     return prepare_config(copy.deepcopy(TINY_CONFIG), 'tiny test config')
 
 
