@@ -96,15 +96,19 @@ def metric_vs_gpu_hours(sns, summary, primary):
     return fig
 
 
-def training_curves(sns, logs):
-    keep = [q for q in LOSSES if q in logs.columns and logs[q].notna().any()]
-    long = logs.melt(id_vars=['images_seen', 'variant', 'batch_size', 'seed'], value_vars=keep,
+def quantities_over_training(sns, logs, quantities):
+    """One panel per logged quantity against images seen, a line per variant (mean ± sd over seeds)."""
+    long = logs.melt(id_vars=['images_seen', 'variant', 'batch_size', 'seed'], value_vars=quantities,
                      var_name='quantity', value_name='value').dropna(subset=['value'])
     grid = sns.relplot(data=long, kind='line', x='images_seen', y='value', hue='variant', hue_order=hue_order(long),
                        style='batch_size', row='quantity', errorbar='sd', facet_kws={'sharey': False},
                        height=2.2, aspect=2.2)
     grid.set_titles('{row_name}')
     return grid.figure
+
+
+def training_curves(sns, logs):
+    return quantities_over_training(sns, logs, [q for q in LOSSES if q in logs.columns and logs[q].notna().any()])
 
 
 def metric_over_training(sns, curves, skipped):
@@ -126,13 +130,7 @@ def aug_p(sns, logs):
         fig, ax = _pyplot().subplots(figsize=(5, 2))
         note(ax, 'No ACT runs on this dataset: nothing is augmented.')
         return fig
-    long = act.melt(id_vars=['images_seen', 'variant', 'batch_size', 'seed'], value_vars=['aug_p', 'r1_ema'],
-                    var_name='quantity', value_name='value').dropna(subset=['value'])
-    grid = sns.relplot(data=long, kind='line', x='images_seen', y='value', hue='variant', hue_order=hue_order(long),
-                       style='batch_size', row='quantity', errorbar='sd', facet_kws={'sharey': False},
-                       height=2.2, aspect=2.2)
-    grid.set_titles('{row_name}')
-    return grid.figure
+    return quantities_over_training(sns, act, ['aug_p', 'r1_ema'])
 
 
 def image_strip(images):
