@@ -109,10 +109,10 @@ def synchronize(device):
 
 
 def iteration_kinds(training):
-    """{kind: (a step number of that kind, its weight per iteration)}: R1 iterations are step ≡ 0."""
-    t = training.train
-    if training.run.method == 'act' and t['r1_gamma'] > 0:
-        R = t['r1_interval']
+    """{kind: (a step number of that kind, its weight per iteration)}: R1 iterations are step ≡ 0 (only a loss
+    with a discriminator has them: ACTLoss)."""
+    if getattr(training.loss, 'r1_gamma', 0) > 0:
+        R = training.loss.r1_interval
         if R == 1:
             return {'r1': (0, 1.0)}
         return {'r1': (0, 1 / R), 'plain': (1, (R - 1) / R)}
@@ -225,7 +225,7 @@ def bench_run(config, run, device, variants, steps=2, repeats=3, batch=None, **o
 def run_report(training, variants, times, flops, device, precision):
     run, batch = training.run, training.run.batch_size
     out = {**{k: v for k, v in run.wildcards.items() if k != 'seed'}, 'batch_size': batch,
-           'r1_interval': training.train['r1_interval'] if run.method == 'act' else None,
+           'r1_interval': getattr(training.loss, 'r1_interval', None),
            'dtype': precision, 'flops_per_iteration': flops, 'variants': {}}
     for label, names in variants.items():
         t = times[label]
