@@ -252,7 +252,7 @@ def speedup_ratios(variants, times):
     ratios = {}
     if 'none' in variants and 'default' in variants:
         ratios['default_vs_none'] = paired('none', 'default')
-    for label in variants:
+    for label in variants if 'default' in variants else ():   # the single-change ratios are against `default`
         if label.startswith('default-'):
             ratios[label.split('-', 1)[1]] = paired(label, 'default')
         elif label.startswith('default+'):

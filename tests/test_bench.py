@@ -8,7 +8,7 @@ import torch
 import yaml
 
 from act_bench import bench as bench_module
-from act_bench.bench import bench, format_markdown, parse_variant, peak_tflops
+from act_bench.bench import bench, format_markdown, parse_variant, peak_tflops, speedup_ratios
 from act_bench.config import ConfigError
 from act_bench.cli import main
 from act_bench.estimate import estimate
@@ -115,3 +115,11 @@ def test_bench_and_estimate_on_the_cifar10_paper_networks():
     estimated, _ = estimate(config, steps=1, warmup=0, sample_batch=2, selectors=runs, batch=2, distance='l2')
     act = next(r for r in estimated['runs'] if r['method'] == 'act')
     assert act['projected_train_hours'] == pytest.approx(300_000 * act['step_seconds'] / 3600)
+
+
+def test_speedup_ratios_need_their_base_variant():
+    """`default+x` alone has no `default` to compare with: no single-change ratio, and no KeyError."""
+    times = {'none': {'iteration': [2.0]}, 'default': {'iteration': [1.6]}, 'default+tf32': {'iteration': [0.8]}}
+    assert speedup_ratios({'none': (), 'default+tf32': ()}, times) == {}
+    ratios = speedup_ratios({'none': (), 'default': (), 'default+tf32': ()}, times)
+    assert ratios['default_vs_none']['median'] == pytest.approx(1.25) and ratios['tf32']['median'] == pytest.approx(2.0)
