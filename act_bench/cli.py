@@ -5,8 +5,9 @@ import json
 import sys
 from pathlib import Path
 
-from .config import ConfigError, find_run, load_config
-from .errors import DatasetError
+from act_bench.config import find_run, load_config
+from act_bench.runtime.errors import ConfigError, DatasetError
+from act_bench.training.build import load_generator
 
 
 def _run_args(parser):
@@ -34,7 +35,7 @@ def _set_threads(config):
 #----------------------------------------------------------------------------
 
 def cmd_prepare_data(args):
-    from .data import prepare_dataset, save_dataset
+    from act_bench.data.bundled import prepare_dataset, save_dataset
     config = load_config(args.config)
     if args.dataset not in config['datasets']:
         raise ConfigError(f"dataset '{args.dataset}' is not defined in {args.config}")
@@ -43,14 +44,14 @@ def cmd_prepare_data(args):
 
 
 def cmd_convert_imagenet64(args):
-    from .datasets import convert_imagenet64_npz
+    from act_bench.data.images import convert_imagenet64_npz
     meta = convert_imagenet64_npz(args.npz_dir, args.out)
     print(f"wrote {meta['num_images']} images to {args.out}")
 
 
 def cmd_train_classifier(args):
-    from .data import load_dataset
-    from .features import save_classifier, train_digits_classifier
+    from act_bench.data.bundled import load_dataset
+    from act_bench.evaluation.digits_classifier import save_classifier, train_digits_classifier
     config = load_config(args.config)
     _set_threads(config)
     data = load_dataset(args.data)
@@ -63,8 +64,8 @@ def cmd_train_classifier(args):
 
 
 def cmd_train(args):
-    from . import distributed
-    from .training_loop import resolve_device
+    from act_bench.runtime import distributed
+    from act_bench.runtime.device import resolve_device
     config, run = _run_of(args)
     gpus = config['resources']['train']['gpus']
     if gpus > 1 and not distributed.under_torchrun():
@@ -77,8 +78,8 @@ def cmd_train(args):
 def _train(config, run, args, device):
     from tqdm import tqdm
 
-    from .distributed import is_main
-    from .training_loop import training_loop
+    from act_bench.runtime.distributed import is_main
+    from act_bench.training.loop import training_loop
     bars = []   # made at the first logged step, so errors before training are not glued to a bar
 
     def progress(record):
@@ -96,25 +97,14 @@ def _train(config, run, args, device):
             bar.close()   # ends the bar's line: an error message starts on a line of its own
 
 
-def load_generator(config, run, final_path, device='cpu'):
-    import torch
-
-    from .networks import build_generator
-    state = torch.load(final_path, map_location=device, weights_only=True)
-    net = build_generator(state['data_kind'], tuple(state['shape']), config['models'][run.model], run.train,
-                          state.get('num_classes'))
-    net.load_state_dict(state['ema'])
-    return net.eval().requires_grad_(False), state
-
-
 def cmd_sample(args):
     import time
 
     import numpy as np
     import torch
 
-    from .accounting import job_record
-    from .sampling import sample
+    from act_bench.report.accounting import job_record
+    from act_bench.training.sampling import sample
     start = time.perf_counter()
     config, run = _run_of(args)
     _set_threads(config)
@@ -131,8 +121,8 @@ def cmd_sample(args):
 
 
 def _metric_inputs(config, dataset, data_path, classifier):
-    from .data import load_dataset
-    from .metrics import metrics_for
+    from act_bench.data.bundled import load_dataset
+    from act_bench.evaluation.bundled_metrics import metrics_for
     kind = config['datasets'][dataset]['kind']
     if kind != 'toy2d' and not classifier:
         raise ConfigError(f'dataset {dataset} needs --classifier (the digits feature extractor)')
@@ -145,8 +135,8 @@ def cmd_evaluate(args):
     import numpy as np
     import torch
 
-    from .accounting import job_record
-    from .metrics import evaluate
+    from act_bench.report.accounting import job_record
+    from act_bench.evaluation.bundled_metrics import evaluate
     start = time.perf_counter()
     config = load_config(args.config)
     metrics, data = _metric_inputs(config, args.dataset, args.data, args.classifier)
@@ -159,8 +149,8 @@ def cmd_evaluate(args):
 
 
 def cmd_metric_curve(args):
-    from .data import load_dataset
-    from .metric_curve import metric_curve
+    from act_bench.data.bundled import load_dataset
+    from act_bench.evaluation.metric_curve import metric_curve
     config, run = _run_of(args)
     _set_threads(config)
     kind = config['datasets'][run.dataset]['kind']
@@ -175,7 +165,7 @@ def cmd_reference_metrics(args):
     """The data floor: the same metrics between a training subsample and the held-out split."""
     import numpy as np
 
-    from .metrics import evaluate
+    from act_bench.evaluation.bundled_metrics import evaluate
     config = load_config(args.config)
     metrics, data = _metric_inputs(config, args.dataset, args.data, args.classifier)
     n = min(config['evaluation']['n_samples'], len(data['train']))
@@ -185,7 +175,7 @@ def cmd_reference_metrics(args):
 
 
 def cmd_count_params(args):
-    from .networks import parameter_counts
+    from act_bench.training.build import parameter_counts
     config, run = _run_of(args)
     _write_json(parameter_counts(config['datasets'][run.dataset], config['models'][run.model], run.train,
                                  with_discriminator=run.method == 'act'), args.out)
@@ -193,9 +183,9 @@ def cmd_count_params(args):
 
 def cmd_params(args):
     """Parameter counts of every (dataset, model) of a config, with the official and paper values."""
-    from .config import config_path, expand_runs
-    from .networks import parameter_counts
-    from .paper_counts import reference_counts
+    from act_bench.config import config_path, expand_runs
+    from act_bench.training.build import parameter_counts
+    from act_bench.report.paper_counts import reference_counts
     config = load_config(config_path(args.config))
     out = {}
     for run in expand_runs(config):
@@ -210,19 +200,19 @@ def cmd_params(args):
 
 
 def cmd_aggregate(args):
-    from .reports import aggregate
+    from act_bench.report.aggregate import aggregate
     config = load_config(args.config)
     aggregate(config, Path(args.root)).to_csv(args.out, index=False)
 
 
 def cmd_table(args):
-    from .tables import write_tables
+    from act_bench.report.tables import write_tables
     for path in write_tables(args.summary, args.reference, args.out_dir, args.estimate):
         print(f'wrote {path}')
 
 
 def cmd_plots(args):
-    from .plots import write_plots
+    from act_bench.report.plots import write_plots
     config = load_config(args.config)
     if args.dataset not in config['datasets']:
         raise ConfigError(f"dataset '{args.dataset}' is not defined in {args.config}")
@@ -256,13 +246,13 @@ def _bench_command(args):
 
 
 def cmd_bench(args):
-    from .bench import bench
-    from .config import config_path
+    from act_bench.perf.bench import bench
+    from act_bench.config import config_path
     config = load_config(config_path(args.config))
     _set_bench_threads(config, args.threads)
     variants = None
     if args.variants:
-        from .bench import parse_variant
+        from act_bench.perf.bench import parse_variant
         variants = {v: parse_variant(v) for v in args.variants}
     result = bench(config, args.runs, args.steps, args.repeats, args.batch, variants, args.device,
                    **_bench_overrides(args))
@@ -270,14 +260,14 @@ def cmd_bench(args):
     if args.out:
         _write_json(result, args.out)
     if args.markdown:
-        from .bench import format_markdown
+        from act_bench.perf.bench import format_markdown
         Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
         Path(args.markdown).write_text(format_markdown(result, _bench_command(args)))
 
 
 def cmd_estimate(args):
-    from .config import config_path
-    from .estimate import estimate, format_table
+    from act_bench.config import config_path
+    from act_bench.perf.estimate import estimate, format_table
     config = load_config(config_path(args.config))
     _set_bench_threads(config, args.threads)
     result, note = estimate(config, args.steps, args.warmup, args.sample_batch, args.runs, args.device, args.batch,
@@ -299,11 +289,11 @@ def _bench_args(parser, steps):
     parser.add_argument('--out', help='also write the JSON here')
 
 #----------------------------------------------------------------------------
-# Inception FID / IS of the image datasets (act_bench.inception_metrics).
+# Inception FID / IS of the image datasets (act_bench.evaluation.inception).
 
 def cmd_fid_reference(args):
-    from .inception_metrics import write_reference_statistics
-    from .training_loop import resolve_device
+    from act_bench.evaluation.inception import write_reference_statistics
+    from act_bench.runtime.device import resolve_device
     config = load_config(args.config)
     _set_threads(config)
     if args.mode != config['evaluation']['fid']['mode']:
@@ -316,9 +306,9 @@ def cmd_fid_reference(args):
 def cmd_sample_features(args):
     import time
 
-    from .accounting import job_record
-    from .inception_metrics import sample_shard, save_shard
-    from .training_loop import resolve_device
+    from act_bench.report.accounting import job_record
+    from act_bench.evaluation.inception import sample_shard, save_shard
+    from act_bench.runtime.device import resolve_device
     start = time.perf_counter()
     config, run = _run_of(args)
     _set_threads(config)
@@ -335,8 +325,8 @@ def cmd_evaluate_fid(args):
 
     import torch
 
-    from .accounting import job_record
-    from .inception_metrics import load_shards, records
+    from act_bench.report.accounting import job_record
+    from act_bench.evaluation.inception import load_shards, records
     start = time.perf_counter()
     config = load_config(args.config)
     merged, metas = load_shards(args.features)
@@ -351,8 +341,8 @@ def cmd_reference_fid(args):
     """The data floor of an image dataset: FID and IS of n_samples training images vs the reference statistics."""
     import numpy as np
 
-    from .inception_metrics import accumulate, build_extractor, dataset_batches, dataset_size, records
-    from .training_loop import resolve_device
+    from act_bench.evaluation.inception import accumulate, build_extractor, dataset_batches, dataset_size, records
+    from act_bench.runtime.device import resolve_device
     config = load_config(args.config)
     _set_threads(config)
     spec, ev = config['datasets'][args.dataset], config['evaluation']

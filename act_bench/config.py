@@ -1,4 +1,4 @@
-"""Configs: load YAML safely, validate against workflow/schemas/config.schema.yaml with a one-sentence
+"""Configs: load YAML safely, validate against act_bench/config.schema.yaml with a one-sentence
 error, fill schema defaults, and expand the sweep into runs."""
 
 import copy
@@ -9,19 +9,17 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-BUNDLED_KINDS = ('toy2d', 'digits')   # generated / shipped data, prepared into one .npz
+from act_bench.data.kinds import BUNDLED_KINDS
+from act_bench.runtime.errors import ConfigError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / 'workflow' / 'schemas' / 'config.schema.yaml'
 
-
-class ConfigError(ValueError):
-    """A config problem, reported to the user as one sentence."""
+SCHEMA_PATH = Path(__file__).with_name('config.schema.yaml')   # package data
+CONFIGS_DIR = Path('workflow') / 'configs'   # of the checkout Snakemake runs in
 
 
 def load_schema():
     if not SCHEMA_PATH.is_file():
-        raise ConfigError(f'the config schema {SCHEMA_PATH} is missing; install act-bench from a checkout with '
-                          '"pip install -e ."')
+        raise ConfigError(f'the config schema {SCHEMA_PATH} is missing; reinstall act-bench ("pip install .")')
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
 #----------------------------------------------------------------------------
@@ -102,12 +100,15 @@ def prepare_config(config, source='config'):
 
 
 def config_path(value):
-    """`NAME` → workflow/configs/NAME.yaml of this checkout (e.g. `smoke`, `paper/cifar10`); a path
-    ending in .yaml/.yml is used as given."""
+    """`NAME` → workflow/configs/NAME.yaml (e.g. `smoke`, `paper/cifar10`) of the checkout in the working
+    directory, else of the checkout act-bench was installed from; a path ending in .yaml/.yml is used as given."""
     path = Path(value)
     if path.suffix in ('.yaml', '.yml'):
         return path.resolve()
-    return SCHEMA_PATH.parents[1] / 'configs' / f'{value}.yaml'
+    for configs in (Path.cwd() / CONFIGS_DIR, Path(__file__).resolve().parents[1] / CONFIGS_DIR):
+        if (configs / f'{value}.yaml').is_file():
+            return configs / f'{value}.yaml'
+    return Path.cwd() / CONFIGS_DIR / f'{value}.yaml'   # load_config says it does not exist
 
 
 def load_config(path):

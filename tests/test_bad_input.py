@@ -12,10 +12,10 @@ import pytest
 import torch
 import yaml
 
-from act_bench import checkpoint as ckpt
-from act_bench import speedups, training_loop
+from act_bench.runtime import checkpoint as ckpt
+from act_bench.training import loss, speedups
 from act_bench.cli import main
-from act_bench.data import prepare_dataset, save_dataset
+from act_bench.data.bundled import prepare_dataset, save_dataset
 
 CONFIG = {
     'name': 'bad',
@@ -132,13 +132,13 @@ def _finite(path):
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, data, capsys, monkeypatch):
     calls = []
-    real_call = training_loop.ACTLoss.__call__
+    real_call = loss.ACTLoss.__call__
 
     def diverging(self, *args, **kwargs):
         calls.append(1)
         out = real_call(self, *args, **kwargs)
         return out * float('nan') if len(calls) == 5 else out   # step 5 (1-based)
-    monkeypatch.setattr(training_loop.ACTLoss, '__call__', diverging)
+    monkeypatch.setattr(loss.ACTLoss, '__call__', diverging)
     run = tmp_path / 'run'
     assert _train(_write_config(tmp_path), data, run) == 1
     line = _one_error_line(capsys)
@@ -159,7 +159,7 @@ def test_non_finite_weights_are_never_checkpointed(tmp_path, data, capsys, monke
                 next(ema.parameters()).data.fill_(float('inf'))
         return poisoned
     # the EMA update is the plain one or, with the 'foreach' speed-up (a default), the multi-tensor one
-    monkeypatch.setattr(training_loop, 'update_ema', poisoning(training_loop.update_ema))
+    monkeypatch.setattr(speedups, 'update_ema', poisoning(speedups.update_ema))
     monkeypatch.setattr(speedups, 'update_ema_foreach', poisoning(speedups.update_ema_foreach))
     run = tmp_path / 'run'
     assert _train(_write_config(tmp_path), data, run) == 1

@@ -2,7 +2,9 @@ import copy
 
 import pytest
 
-from act_bench.config import ConfigError, expand_runs, load_config, prepare_config
+from act_bench.runtime.errors import ConfigError
+
+from act_bench.config import expand_runs, load_config, prepare_config
 from conftest import REPO, TINY_CONFIG
 
 

@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from act_bench.config import ConfigError, expand_runs, load_config, prepare_config
+from act_bench.runtime.errors import ConfigError
+
+from act_bench.config import expand_runs, load_config, prepare_config
 from conftest import REPO, TINY_CONFIG
 
 pytest.importorskip('snakemake_executor_plugin_slurm')

@@ -1,4 +1,4 @@
-# The config (validated by act_bench against workflow/schemas/config.schema.yaml), wildcard
+# The config (validated by act_bench against act_bench/config.schema.yaml), wildcard
 # constraints, the per-run CLI arguments shared by the stages, and each rule's cluster resources.
 import re
 import shlex
@@ -6,7 +6,11 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from act_bench.config import BUNDLED_KINDS, ConfigError, config_path, expand_runs, load_config
+from act_bench.data.kinds import BUNDLED_KINDS
+
+from act_bench.runtime.errors import ConfigError
+
+from act_bench.config import config_path, expand_runs, load_config
 
 
 CONFIG_FILE = str(config_path(config.get("config", "default")))

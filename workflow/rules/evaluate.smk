@@ -1,5 +1,5 @@
 # Stage 3: sampling, metrics and parameter counts per run, and the data floor per dataset. Bundled
-# datasets: samples.npz and act_bench.metrics; image datasets: Inception FID and IS (below).
+# datasets: samples.npz and act_bench.evaluation.bundled_metrics; image datasets: Inception FID and IS (below).
 
 
 rule sample:

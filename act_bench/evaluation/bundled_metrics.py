@@ -1,0 +1,69 @@
+"""Metrics behind one interface: a metric is called with (generated, reference) arrays and returns
+a record that says what it is. Bundled data: exact W2 and sliced W2 (toy2d, POT) and the
+Fréchet distance in a digits classifier's feature space (`fd_digits`; never called FID)."""
+
+import os
+
+import numpy as np
+
+# The metrics work on numpy arrays; skipping POT's torch backend saves seconds per job.
+os.environ.setdefault('POT_BACKEND_DISABLE_PYTORCH', '1')
+import ot  # noqa: E402
+
+
+class ExactW2:
+    name = 'w2'
+    feature_extractor = None
+
+    def __call__(self, generated, reference):
+        a, b = np.asarray(generated, np.float64), np.asarray(reference, np.float64)
+        cost = ot.dist(a, b, metric='sqeuclidean')
+        return float(np.sqrt(ot.emd2(ot.unif(len(a)), ot.unif(len(b)), cost, numItermax=10_000_000)))
+
+
+class SlicedW2:
+    name = 'sliced_w2'
+    feature_extractor = None
+
+    def __init__(self, n_projections=1000, seed=0):
+        self.n_projections, self.seed = n_projections, seed
+
+    def __call__(self, generated, reference):
+        a, b = np.asarray(generated, np.float64), np.asarray(reference, np.float64)
+        return float(ot.sliced_wasserstein_distance(a, b, n_projections=self.n_projections, p=2, seed=self.seed))
+
+
+class FrechetDistance:
+    """Fréchet distance between Gaussian fits of features (clean-fid's `frechet_distance`)."""
+
+    def __init__(self, name, extractor):
+        self.name, self.extractor = name, extractor
+        self.feature_extractor = f'{extractor.name} ({extractor.source})'
+
+    def __call__(self, generated, reference):
+        from cleanfid.fid import frechet_distance
+        stats = [(f.mean(0), np.cov(f, rowvar=False)) for f in (self.extractor(generated), self.extractor(reference))]
+        return float(frechet_distance(*stats[0], *stats[1]))
+
+
+def metrics_for(data_kind, classifier_path=None):
+    if data_kind == 'toy2d':
+        return [ExactW2(), SlicedW2()]
+    if data_kind != 'digits':
+        from act_bench.runtime.errors import ConfigError
+        raise ConfigError(f'datasets of kind {data_kind} are evaluated by Inception FID and IS (the workflow\'s '
+                          'sample_features and evaluate_fid rules, act_bench.evaluation.inception), not by these metrics')
+    from act_bench.evaluation.digits_classifier import ClassifierFeatures
+    return [FrechetDistance('fd_digits', ClassifierFeatures(classifier_path))]
+
+
+def evaluate(metrics, samples, reference, reference_name):
+    """Records for every metric × sampler in `samples` (a mapping sampler name → array)."""
+    records = []
+    for sampler, generated in samples.items():
+        for metric in metrics:
+            records.append({'metric': metric.name, 'sampler': sampler, 'value': metric(generated, reference),
+                            'n_generated': len(generated), 'n_reference': len(reference),
+                            'reference': reference_name, 'feature_extractor': metric.feature_extractor,
+                            'mode': None})
+    return records

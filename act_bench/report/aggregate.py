@@ -1,0 +1,54 @@
+"""Aggregation: summary.csv, one row per run (tables: act_bench.report.tables; plots: act_bench.report.plots)."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from act_bench.report.accounting import gpu_hours, sacct_gpu_hours, slurm_job_ids
+from act_bench.config import expand_runs
+from act_bench.report.paper_numbers import paper_entry
+
+VARIANT_ORDER = ['CT', 'ACT', 'ACT-Aug']
+TRAIN_COLUMNS = ('lambda_adv', 'w_mid', 'r1_gamma')   # train settings a sweep block may vary (ablations)
+
+
+def variant(method, augment):
+    return 'CT' if method == 'ct' else ('ACT-Aug' if augment == 'on' else 'ACT')
+
+
+def _slug(sampler):
+    return sampler.replace('-', '')
+
+
+def _read_json(path):
+    return json.loads(Path(path).read_text())
+
+
+def aggregate(config, root, sacct=sacct_gpu_hours):
+    """Rows of summary.csv: the run's wildcards, metrics per sampler, parameter counts, time and GPU-hours
+    (measured; and allocated, from `sacct`, when the run's jobs ran under SLURM)."""
+    rows = []
+    for run in expand_runs(config):
+        d = Path(root) / run.path
+        evaluation = _read_json(d / 'metrics.json')
+        metrics = evaluation['records']
+        params = _read_json(d / 'params.json')
+        summary = _read_json(d / 'train_summary.json')
+        row = {'config': config['name'], **run.wildcards, 'variant': variant(run.method, run.augment),
+               'primary_metric': f"{metrics[0]['metric']}_{_slug(metrics[0]['sampler'])}"}
+        for r in metrics:
+            row[f"{r['metric']}_{_slug(r['sampler'])}"] = r['value']
+        row.update({f'params_{k}': v for k, v in params.items()})
+        for key in ('iterations', 'images_seen', 'train_seconds', 'checkpoint_seconds', 'lost_seconds', 'wall_seconds',
+                    'device', 'device_name', 'n_devices', 'device_hours', 'attempts', 'final_loss'):
+            row[key] = summary[key]
+        jobs = evaluation.get('jobs', [])
+        row.update(gpu_hours(summary, jobs))
+        ids = slurm_job_ids(summary, jobs)
+        row['slurm_job_ids'] = ' '.join(ids)
+        row['sacct_gpu_hours'] = sacct(ids)
+        row.update({key: run.train[key] for key in TRAIN_COLUMNS})
+        row['paper'] = paper_entry(config['datasets'][run.dataset])
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,200 @@
+"""Seaborn plots of one dataset's runs, each saved as PNG and PDF: metric vs batch size, metric vs
+GPU-hours, losses over training, the metric over training (EMA snapshots), ACT-Aug's p over
+training, and a grid of one-step samples per run."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from act_bench.config import expand_runs
+from act_bench.report.aggregate import VARIANT_ORDER, variant
+from act_bench.report.tables import hours_column
+
+PLOTS = ['metric_vs_batch_size', 'metric_vs_gpu_hours', 'training_curves', 'metric_over_training', 'aug_p',
+         'samples']
+LOSSES = ('loss_consistency', 'loss_adv', 'loss_d')
+SAMPLES_PER_RUN = 8
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def save(fig, out_dir, stem):
+    """stem.png and stem.pdf under out_dir."""
+    for ext, dpi in (('png', 100), ('pdf', None)):
+        fig.savefig(Path(out_dir) / f'{stem}.{ext}', dpi=dpi, bbox_inches='tight')
+    _pyplot().close(fig)
+
+
+def note(ax, text):
+    ax.text(0.5, 0.5, text, ha='center', va='center', wrap=True, fontsize=9, transform=ax.transAxes)
+    ax.set_axis_off()
+
+
+def hue_order(df):
+    return [v for v in VARIANT_ORDER if v in set(df['variant'])]
+
+
+def dataset_runs(config, dataset):
+    return [run for run in expand_runs(config) if run.dataset == dataset]
+
+
+def run_labels(run):
+    return {'variant': variant(run.method, run.augment), 'batch_size': run.batch_size, 'seed': run.seed,
+            'model': run.model}
+
+#----------------------------------------------------------------------------
+# Inputs.
+
+def training_logs(runs, root):
+    frames = []
+    for run in runs:
+        log = pd.read_json(Path(root) / run.path / 'train_log.jsonl', lines=True)
+        frames.append(log.assign(**run_labels(run)))
+    return pd.concat(frames, ignore_index=True)
+
+
+def metric_curves(runs, root):
+    """Long frame of every run's metric_curve.json records, and the reasons runs were skipped."""
+    frames, skipped = [], set()
+    for run in runs:
+        curve = json.loads((Path(root) / run.path / 'metric_curve.json').read_text())
+        if curve['skipped']:
+            skipped.add(curve['skipped'])
+        if curve['records']:
+            frames.append(pd.DataFrame(curve['records']).assign(**run_labels(run)))
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), sorted(skipped)
+
+#----------------------------------------------------------------------------
+# Plots.
+
+def metric_vs_batch_size(sns, summary, primary):
+    fig, ax = _pyplot().subplots(figsize=(4.5, 3.2))
+    sns.lineplot(data=summary, x='batch_size', y=primary, hue='variant', hue_order=hue_order(summary), marker='o',
+                 errorbar='sd', ax=ax)
+    ticks = sorted(summary['batch_size'].unique())
+    ax.set_xscale('log')
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.minorticks_off()
+    ax.set(xlabel='batch size (generator images per step)', ylabel=f'{primary} (lower is better)')
+    return fig
+
+
+def metric_vs_gpu_hours(sns, summary, primary):
+    column, name = hours_column(summary)
+    fig, ax = _pyplot().subplots(figsize=(4.5, 3.2))
+    sns.scatterplot(data=summary, x=column, y=primary, hue='variant', hue_order=hue_order(summary),
+                    style='batch_size', s=50, ax=ax)
+    ax.set_xscale('log')
+    ax.set(xlabel=f'{name} per run (log)', ylabel=f'{primary} (lower is better)')
+    return fig
+
+
+def quantities_over_training(sns, logs, quantities):
+    """One panel per logged quantity against images seen, a line per variant (mean ± sd over seeds)."""
+    long = logs.melt(id_vars=['images_seen', 'variant', 'batch_size', 'seed'], value_vars=quantities,
+                     var_name='quantity', value_name='value').dropna(subset=['value'])
+    grid = sns.relplot(data=long, kind='line', x='images_seen', y='value', hue='variant', hue_order=hue_order(long),
+                       style='batch_size', row='quantity', errorbar='sd', facet_kws={'sharey': False},
+                       height=2.2, aspect=2.2)
+    grid.set_titles('{row_name}')
+    return grid.figure
+
+
+def training_curves(sns, logs):
+    return quantities_over_training(sns, logs, [q for q in LOSSES if q in logs.columns and logs[q].notna().any()])
+
+
+def metric_over_training(sns, curves, skipped):
+    if curves.empty:
+        fig, ax = _pyplot().subplots(figsize=(5, 2))
+        note(ax, 'No metric over training: ' + '; '.join(skipped))
+        return fig
+    grid = sns.relplot(data=curves, kind='line', x='images_seen', y='value', hue='variant',
+                       hue_order=hue_order(curves), style='batch_size', col='metric', marker='o', errorbar='sd',
+                       facet_kws={'sharey': False}, height=3, aspect=1.3)
+    grid.set_titles('{col_name}, one-step, EMA snapshots')
+    grid.set_axis_labels('images seen', 'metric (lower is better)')
+    return grid.figure
+
+
+def aug_p(sns, logs):
+    act = logs[logs['variant'] != 'CT']
+    if act.empty or 'aug_p' not in act.columns:
+        fig, ax = _pyplot().subplots(figsize=(5, 2))
+        note(ax, 'No ACT runs on this dataset: nothing is augmented.')
+        return fig
+    return quantities_over_training(sns, act, ['aug_p', 'r1_ema'])
+
+
+def image_strip(images):
+    """(n, C, H, W) in [-1, 1] -> one row of n images as (H, n·W[, C]) in [0, 1]."""
+    strip = np.concatenate(list(images), axis=-1).transpose(1, 2, 0)
+    strip = (strip + 1) / 2
+    return np.clip(strip[..., 0] if strip.shape[-1] == 1 else strip, 0, 1)
+
+
+def one_step_samples(run_dir):
+    """Bundled data: the run's samples.npz; image data (FID path, no stored samples): the few one-step
+    images its first feature shard keeps."""
+    if (run_dir / 'samples.npz').exists():
+        with np.load(run_dir / 'samples.npz') as f:
+            return f['1-step'][:SAMPLES_PER_RUN if f['1-step'].ndim == 4 else 1000]
+    with np.load(run_dir / 'fid' / 'shard0.npz') as f:
+        return f['grid_1step'][:SAMPLES_PER_RUN]
+
+
+def sample_grid(runs, root):
+    """A row of one-step samples per run (images), or a scatter per run (toy 2-D data)."""
+    plt = _pyplot()
+    runs = sorted(runs, key=lambda r: (VARIANT_ORDER.index(variant(r.method, r.augment)), r.batch_size, r.seed))
+    samples = []
+    for run in runs:
+        samples.append(one_step_samples(Path(root) / run.path))
+    titles = [f'{variant(r.method, r.augment)}, batch {r.batch_size}, seed {r.seed}' for r in runs]
+    if samples[0].ndim == 4:
+        fig, axes = plt.subplots(len(runs), 1, figsize=(8, 1.1 * len(runs)), squeeze=False)
+        for ax, x, title in zip(axes[:, 0], samples, titles):
+            ax.imshow(image_strip(x), cmap='gray', vmin=0, vmax=1, interpolation='nearest')
+            ax.set_title(title, fontsize=8, loc='left')
+            ax.set_axis_off()
+        return fig
+    cols = min(4, len(runs))
+    rows = -(-len(runs) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows), squeeze=False, sharex=True, sharey=True)
+    for ax, x, title in zip(axes.flat, samples, titles):
+        ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.5)
+        ax.set_title(title, fontsize=8)
+    for ax in axes.flat[len(runs):]:
+        ax.set_axis_off()
+    return fig
+
+#----------------------------------------------------------------------------
+
+def write_plots(config, summary_path, root, dataset, out_dir):
+    """Every plot of PLOTS for one dataset, as out_dir/<plot>.png and .pdf."""
+    import seaborn as sns
+    sns.set_theme(style='whitegrid', context='paper')
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = pd.read_csv(summary_path)
+    summary = summary[summary['dataset'] == dataset]
+    primary = summary['primary_metric'].iloc[0]
+    runs = dataset_runs(config, dataset)
+    logs = training_logs(runs, root)
+    curves, skipped = metric_curves(runs, root)
+    figures = {'metric_vs_batch_size': metric_vs_batch_size(sns, summary, primary),
+               'metric_vs_gpu_hours': metric_vs_gpu_hours(sns, summary, primary),
+               'training_curves': training_curves(sns, logs),
+               'metric_over_training': metric_over_training(sns, curves, skipped),
+               'aug_p': aug_p(sns, logs), 'samples': sample_grid(runs, root)}
+    for stem, fig in figures.items():
+        fig.suptitle(f'{dataset}: {stem.replace("_", " ")}', y=1.02, fontsize=10)
+        save(fig, out_dir, stem)
+    return [out_dir / f'{stem}.{ext}' for stem in PLOTS for ext in ('png', 'pdf')]

@@ -1,0 +1,290 @@
+"""Comparison and ablation tables from summary.csv, in Markdown and LaTeX: per dataset, CT / ACT /
+ACT-Aug with the primary metric (mean ± std over seeds), the paper's value and the difference,
+parameters, batch, iterations and GPU-hours; ablations over whatever the sweep varies."""
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from act_bench.runtime.errors import ConfigError
+from act_bench.report.paper_numbers import load_paper_numbers, paper_value
+from act_bench.report.aggregate import VARIANT_ORDER
+
+WILDCARDS = ['dataset', 'method', 'batch_size', 'model', 'augment', 'seed']
+ACT_KNOBS = ['lambda_adv', 'w_mid', 'r1_gamma']       # train settings only ACT uses
+ABLATIONS = [('batch_size', 'batch size', None), ('augment', 'augmentation (ACT-Aug)', 'act'),
+             ('lambda_adv', 'λ (lambda_adv)', 'act'), ('w_mid', 'w_mid (time-dependent λ)', 'act'),
+             ('r1_gamma', 'R1 γ (0 = no R1)', 'act')]
+PAPER_COLUMNS = [('fid_1step', 'FID 1-step'), ('fid_2step', 'FID 2-step'), ('is_1step', 'IS 1-step'),
+                 ('params_inference_total', 'params (inference)'), ('params_training_total', 'params (training)'),
+                 ('batch_size', 'batch'), ('iterations', 'iterations'), ('gpus', 'GPUs'), ('gpu_type', 'GPU')]
+MARKS = {'paper': '', 'unverified': '†', 'code': '*'}
+NOTE_MARKS = ('† attributed to the paper but not checked against it; * a default of the official code. '
+              'Sources: act_bench/report/paper_numbers.yaml.')
+
+#----------------------------------------------------------------------------
+# Cell formatting.
+
+def mean_std(values):
+    values = pd.Series(values).dropna()
+    if len(values) == 0:
+        return '—'
+    if len(values) == 1:
+        return f'{values.iloc[0]:.4g} (n=1)'
+    return f'{values.mean():.4g} ± {values.std(ddof=1):.2g} (n={len(values)})'
+
+
+def count(n):
+    if n is None or (isinstance(n, float) and math.isnan(n)):
+        return '—'
+    n = float(n)
+    return f'{n / 1e6:.2f} M' if n >= 1e6 else (f'{n / 1e3:.1f} k' if n >= 1e3 else f'{n:.0f}')
+
+
+def hours(h):
+    return '—' if h is None or pd.isna(h) else f'{h:.3g}'
+
+
+def knob_label(value):
+    return 'null' if value is None or (isinstance(value, float) and math.isnan(value)) else f'{value:g}' \
+        if isinstance(value, float) else str(value)
+
+
+def paper_cell(v, quantity):
+    if v is None:
+        return '—'
+    value = v['value']
+    text = count(value) if quantity.startswith('params') else (f'{value:g}' if isinstance(value, float) else str(value))
+    return text + MARKS[v['confidence']]
+
+#----------------------------------------------------------------------------
+# Inputs.
+
+HOURS_MEANING = {
+    'gpu_hours': 'wall seconds × GPUs of training, checkpoints, work lost to interruptions and evaluation jobs',
+    'device_hours_total': 'wall seconds × devices of training, checkpoints, work lost to interruptions and '
+                          'evaluation jobs, on the device named in summary.csv',
+    'device_hours': 'wall seconds × devices of training, checkpoints and work lost to interruptions'}
+
+
+def hours_column(summary):
+    """`gpu_hours` when some run used a GPU, else the hours on whatever device ran (training, checkpoints and
+    evaluation: `device_hours_total`; older summaries: training only, `device_hours`)."""
+    if 'gpu_hours' in summary.columns and (summary['gpu_hours'] > 0).any():
+        return 'gpu_hours', 'GPU-h'
+    if 'device_hours_total' in summary.columns and summary['device_hours_total'].notna().any():
+        return 'device_hours_total', 'device-h'
+    return 'device_hours', 'device-h'
+
+
+def load_estimate(path):
+    """Projected GPU-hours per run from `act-bench estimate`: {"runs": [{wildcards..., projected_gpu_hours}]}."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'estimate file {path} does not exist; write it with "act-bench estimate '
+                                '<config>" or leave out --estimate')
+    runs = json.loads(path.read_text()).get('runs')
+    if not isinstance(runs, list) or any(not set(WILDCARDS + ['projected_gpu_hours']) <= set(r) for r in runs):
+        raise ConfigError(f'estimate file {path} must hold {{"runs": [...]}} with {", ".join(WILDCARDS)} and '
+                          'projected_gpu_hours for every run')
+    df = pd.DataFrame(runs)[WILDCARDS + ['projected_gpu_hours']]
+    return df.astype({'batch_size': int, 'seed': int, 'dataset': str, 'method': str, 'model': str, 'augment': str})
+
+
+def with_estimate(summary, estimate):
+    if estimate is None:
+        return summary
+    return summary.merge(estimate, on=WILDCARDS, how='left')
+
+#----------------------------------------------------------------------------
+# Tables as DataFrames of strings.
+
+def setting_keys(df):
+    """Columns that tell the settings of a dataset's runs apart (all but the seed)."""
+    keys = ['variant', 'model', 'batch_size', 'iterations']
+    return keys + [k for k in ACT_KNOBS if k in df.columns and df.loc[df['method'] == 'act', k].nunique(dropna=False) > 1]
+
+
+def _ordered(df, keys):
+    df = df.assign(_order=df['variant'].map(VARIANT_ORDER.index))
+    return df.sort_values(['_order'] + [k for k in keys if k != 'variant']).drop(columns='_order')
+
+
+def comparison(df, entry):
+    """One dataset: a row per setting (mean over seeds), the paper's value of the primary metric beside it."""
+    primary = df['primary_metric'].iloc[0]
+    hours_col, hours_name = hours_column(df)
+    keys = setting_keys(df)
+    rows = []
+    for setting, runs in df.groupby(keys, sort=False, dropna=False):
+        setting = dict(zip(keys, setting))
+        paper = paper_value(entry, setting['variant'], primary)
+        ours = runs[primary].dropna()
+        row = {'variant': setting['variant'], 'model': setting['model'], 'batch_size': setting['batch_size'],
+               'iterations': setting['iterations'],
+               **{k: '—' if setting['variant'] == 'CT' else knob_label(setting[k]) for k in keys[4:]},
+               primary: mean_std(ours)}
+        if entry is not None:
+            row[f'paper {primary}'] = paper_cell(paper, primary)
+            row['Δ vs paper'] = f'{ours.mean() - paper["value"]:+.3g}' if paper and len(ours) else '—'
+        row.update({'params (train)': count(runs['params_training_total'].iloc[0]),
+               'params (inference)': count(runs['params_inference_total'].iloc[0]),
+               f'{hours_name} per run': hours(runs[hours_col].mean())})
+        if 'sacct_gpu_hours' in df.columns and df['sacct_gpu_hours'].notna().any():
+            row['sacct GPU-h per run'] = hours(runs['sacct_gpu_hours'].mean())
+        if 'projected_gpu_hours' in df.columns:
+            row[f'projected {hours_name} per run'] = hours(runs['projected_gpu_hours'].mean())   # same unit
+        rows.append(row)
+    return _ordered(pd.DataFrame(rows), ['model', 'batch_size']).rename(columns={'batch_size': 'batch'})
+
+
+def all_metrics(df):
+    """One dataset: every metric column (1-step and 2-step samplers) per setting."""
+    keys = setting_keys(df)
+    metric_cols = [c for c in df.columns if c.endswith(('_1step', '_2step')) and df[c].notna().any()]
+    out = df.groupby(keys, sort=False, dropna=False).agg(**{c: (c, mean_std) for c in metric_cols}).reset_index()
+    out = out.drop(columns=[k for k in ('iterations',) if k in out.columns and out[k].nunique() == 1])
+    return _ordered(out, [k for k in keys if k in out.columns]).rename(columns={'batch_size': 'batch'})
+
+
+def paper_reference(entry):
+    """What the papers report for a dataset entry: a row per variant."""
+    variants = load_paper_numbers()['datasets'][entry]['variants']
+    rows = [{'variant': v, **{name: paper_cell(paper_value(entry, v, q), q) for q, name in PAPER_COLUMNS}}
+            for v in VARIANT_ORDER if v in variants]
+    return pd.DataFrame(rows)
+
+
+def ablation(df, knob, method):
+    """The primary metric with `knob` as columns and the other varying settings as rows, or None."""
+    df = df if method is None else df[df['method'] == method]
+    if df.empty or df[knob].nunique(dropna=False) < 2:
+        return None
+    primary = df['primary_metric'].iloc[0]
+    others = ['variant'] if knob != 'augment' else ['method']
+    others += [k for k in ['model', 'batch_size', 'iterations'] + ACT_KNOBS
+               if k != knob and k in df.columns and df[k].nunique(dropna=False) > 1]
+    order = ['_variant_order'] if others[:1] == ['variant'] else []
+    df = df.assign(_variant_order=df['variant'].map(VARIANT_ORDER.index))
+    table = df.groupby(order + others + [knob], sort=True, dropna=False)[primary].apply(mean_std).unstack(knob)
+    table.columns = [f'{knob}={knob_label(c)}' for c in table.columns]
+    table = table.fillna('—').reset_index().drop(columns=order)
+    return table.rename(columns={'batch_size': 'batch'})
+
+
+#----------------------------------------------------------------------------
+# Rendering.
+
+def markdown(df):
+    cols = [str(c) for c in df.columns]
+    lines = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
+    lines += ['| ' + ' | '.join(str(v) for v in row) + ' |' for row in df.itertuples(index=False)]
+    return '\n'.join(lines)
+
+
+LATEX_ESCAPES = [('\\', r'\textbackslash{}'), ('&', r'\&'), ('%', r'\%'), ('#', r'\#'), ('_', r'\_'),
+                 ('±', r'$\pm$'), ('—', '---'), ('Δ', r'$\Delta$'), ('λ', r'$\lambda$'), ('γ', r'$\gamma$'),
+                 ('†', r'$^\dagger$'), ('×', r'$\times$')]
+
+
+def latex_escape(text):
+    text = str(text)
+    for raw, escaped in LATEX_ESCAPES:
+        text = text.replace(raw, escaped)
+    return text
+
+
+def latex(df, caption):
+    """A booktabs table (needs \\usepackage{booktabs})."""
+    lines = [r'\begin{table}[ht]', r'\centering', r'\small', rf'\caption{{{latex_escape(caption)}}}',
+             r'\begin{tabular}{' + 'l' * len(df.columns) + '}', r'\toprule',
+             ' & '.join(latex_escape(c) for c in df.columns) + r' \\', r'\midrule']
+    lines += [' & '.join(latex_escape(v) for v in row) + r' \\' for row in df.itertuples(index=False)]
+    return '\n'.join(lines + [r'\bottomrule', r'\end{tabular}', r'\end{table}'])
+
+#----------------------------------------------------------------------------
+# Documents: a list of (heading, text, table) sections rendered both ways.
+
+def summary_sections(summary, floors):
+    hours_col, hours_name = hours_column(summary)
+    sections = [(f"Summary: config `{summary['config'].iloc[0]}`",
+                 'Lower is better for every metric (IS excepted). Mean ± sample std over seeds; n = number of '
+                 f'seeds. {hours_name} per run: mean over seeds of the run\'s {hours_col} '
+                 f'({HOURS_MEANING[hours_col]}). '
+                 'Δ vs paper = our mean − the paper\'s value; it is only '
+                 'shown where the paper reports the same metric. `fd_digits` is a Fréchet distance in the '
+                 'feature space of a small digits classifier, not FID. ' + NOTE_MARKS, None)]
+    for dataset, df in summary.groupby('dataset', sort=False):
+        entry = df['paper'].iloc[0] if 'paper' in df.columns and pd.notna(df['paper'].iloc[0]) else None
+        primary = df['primary_metric'].iloc[0]
+        floor = floors.get((dataset, primary.rsplit('_', 1)[0]))
+        note = f'Data floor ({primary.rsplit("_", 1)[0]}, training subsample vs held-out): {floor:.4g}.' \
+            if floor is not None else ''
+        paper_note = f'Compared with the paper entry `{entry}`.' if entry else 'No paper reports this dataset.'
+        sections.append((f'{dataset}: `{primary}`', f'{note} {paper_note}'.strip(), comparison(df, entry)))
+        sections.append((f'{dataset}: all metrics', '', all_metrics(df)))
+        if entry:
+            title = load_paper_numbers()['datasets'][entry]['title']
+            sections.append((f'{dataset}: what the papers report ({title})', NOTE_MARKS, paper_reference(entry)))
+    return sections
+
+
+def ablation_sections(summary):
+    sections = [(f"Ablations: config `{summary['config'].iloc[0]}`",
+                 'The primary metric (mean ± std over seeds) as each setting the sweep varies takes its '
+                 'values; rows hold the other settings that vary. ACT-only settings are compared on ACT runs.',
+                 None)]
+    for dataset, df in summary.groupby('dataset', sort=False):
+        for knob, title, method in ABLATIONS:
+            table = ablation(df, knob, method)
+            if table is not None:
+                sections.append((f'{dataset}: {title}, `{df["primary_metric"].iloc[0]}`', '', table))
+    if len(sections) == 1:
+        sections.append(('No ablations', 'This sweep varies no batch size, augmentation, λ, w_mid or R1 γ '
+                         'within a dataset.', None))
+    return sections
+
+
+def render_markdown(sections):
+    out = []
+    for i, (heading, text, table) in enumerate(sections):
+        out += [('# ' if i == 0 else '## ') + heading, '']
+        out += [text, ''] if text else []
+        out += [markdown(table), ''] if table is not None else []
+    return '\n'.join(out)
+
+
+def render_latex(sections):
+    out = [f'% {sections[0][0]} (generated by act-bench table; needs \\usepackage{{booktabs}})', '']
+    for heading, text, table in sections[1:]:
+        if table is None:
+            out += [f'% {heading}: {text}', '']
+            continue
+        caption = f'{heading}. {text}'.strip().replace('`', '')
+        out += [latex(table, caption), '']
+    return '\n'.join(out)
+
+
+def floors_of(reference_files):
+    floors = {}
+    for path in reference_files:
+        ref = json.loads(Path(path).read_text())
+        for r in ref['records']:
+            floors[(ref['dataset'], r['metric'])] = r['value']
+    return floors
+
+
+def write_tables(summary_path, reference_files, out_dir, estimate_path=None):
+    """summary.md, summary.tex, ablations.md, ablations.tex under out_dir."""
+    summary = pd.read_csv(summary_path)
+    summary = with_estimate(summary, load_estimate(estimate_path) if estimate_path else None)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    documents = {'summary': summary_sections(summary, floors_of(reference_files)),
+                 'ablations': ablation_sections(summary)}
+    for name, sections in documents.items():
+        (out_dir / f'{name}.md').write_text(render_markdown(sections))
+        (out_dir / f'{name}.tex').write_text(render_latex(sections))
+    return [out_dir / f'{name}.{ext}' for name in documents for ext in ('md', 'tex')]

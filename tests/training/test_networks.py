@@ -1,0 +1,49 @@
+import pytest
+import torch
+
+from act_bench.training.build import build_discriminator, build_generator
+
+
+@pytest.mark.parametrize('kind,shape', [('toy2d', (2,)), ('digits', (1, 16, 16))])
+@pytest.mark.parametrize('embedding', ['log', 'raw'])
+def test_boundary_condition_is_exact(tiny_config, kind, shape, embedding):
+    train = {**tiny_config['train'], 'sigma_embedding': embedding}
+    net = build_generator(kind, shape, tiny_config['models']['tiny'], train)
+    x = torch.randn(5, *shape)
+    out = net(x, torch.full((5,), train['sigma_min']))
+    assert torch.equal(out, x)
+    # away from σ_min the network output matters
+    assert not torch.allclose(net(x, torch.full((5,), 1.0)), x)
+
+
+def test_scalings_match_the_formulas(tiny_config):
+    net = build_generator('toy2d', (2,), tiny_config['models']['tiny'], tiny_config['train'])
+    sigma = torch.tensor([0.002, 1.0, 80.0], dtype=torch.float64)
+    c_skip, c_out, c_in = net.scalings(sigma)
+    sd, smin = 0.5, 0.002
+    assert torch.allclose(c_skip, sd ** 2 / ((sigma - smin) ** 2 + sd ** 2))
+    assert torch.allclose(c_out, (sigma - smin) * sd / (sigma ** 2 + sd ** 2).sqrt())
+    assert torch.allclose(c_in, 1 / (sigma ** 2 + sd ** 2).sqrt())
+    assert c_skip[0] == 1 and c_out[0] == 0
+
+
+@pytest.mark.parametrize('kind,shape', [('toy2d', (2,)), ('digits', (1, 16, 16))])
+def test_discriminator_returns_one_logit_per_sample(tiny_config, kind, shape):
+    D = build_discriminator(kind, shape, tiny_config['models']['tiny'], tiny_config['train'])
+    assert D(torch.randn(3, *shape), torch.rand(3) * 80).shape == (3,)
+
+
+@pytest.mark.parametrize('distribution', ['eight_gaussians', 'swiss_roll', 'checkerboard'])
+def test_toy_distributions_are_bounded_two_dimensional_data(distribution):
+    from act_bench.data.bundled import prepare_dataset
+    data = prepare_dataset({'kind': 'toy2d', 'distribution': distribution, 'n_train': 500, 'n_eval': 100})
+    assert data['train'].shape == (500, 2) and data['eval'].shape == (100, 2)
+    assert 0.2 < data['train'].std() < 1.5 and abs(data['train']).max() < 3
+
+
+def test_digits_split_is_disjoint_and_scaled():
+    from act_bench.data.bundled import prepare_dataset
+    data = prepare_dataset({'kind': 'digits', 'resolution': 16, 'eval_fraction': 0.2})
+    assert data['train'].shape[1:] == (1, 16, 16) and len(data['train']) + len(data['eval']) == 1797
+    assert data['train'].min() >= -1 and data['train'].max() <= 1
+    assert len(data['eval']) == 359 and len(data['eval_labels']) == 359

@@ -1,0 +1,150 @@
+"""The speed-ups keep the numerics: bitwise where the arithmetic is the same (EMA foreach, prefetch),
+else within float32 rounding accumulated over a few steps (stated tolerances below)."""
+
+import copy
+
+import pytest
+import torch
+from diffusers.models.attention_processor import Attention, AttnProcessor, AttnProcessor2_0
+
+from act_bench.data.samplers import DatasetSampler
+from act_bench.data.bundled import prepare_dataset
+from act_bench.training.build import build_generator
+from act_bench.data.samplers import PrefetchingSampler
+from act_bench.training.speedups import configure
+from act_bench.training.ema import update_ema_foreach
+from act_bench.training.loop import Training
+from act_bench.training.ema import update_ema
+
+# SDPA vs classic attention, foreach vs per-tensor RAdam and NHWC vs NCHW convolutions round
+# differently; after 4 steps (2 with R1, augmentation on) the differences stay at float32 level.
+LOSS_TOL = dict(rtol=1e-5, atol=1e-6)
+WEIGHT_TOL = dict(rtol=1e-4, atol=1e-5)
+
+
+class Images(torch.utils.data.Dataset):
+    """A map-style dataset (the paper-data path: DatasetSampler, prefetching)."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, i):
+        return self.data[i], 0
+
+
+@pytest.fixture(scope='module')
+def digits(tiny_config_module):
+    return torch.from_numpy(prepare_dataset(tiny_config_module['datasets']['digits'])['train'])
+
+
+@pytest.fixture(scope='module')
+def tiny_config_module():
+    from act_bench.config import prepare_config
+    from conftest import TINY_CONFIG
+    return prepare_config(copy.deepcopy(TINY_CONFIG), 'tiny test config')
+
+
+def train(make_run, digits, speedups, method='act', steps=4):
+    run = make_run('digits', method, augment='on' if method == 'act' else 'off', speedups=list(speedups),
+                   aug_threshold=1e-3)
+    training = Training(run, {'kind': 'digits'}, run_model(), Images(digits), torch.device('cpu'))
+    return training, [training.training_step() for _ in range(steps)]
+
+
+def run_model():
+    return {'unet_channels': [8, 16], 'disc_channels': [8, 16], 'norm_groups': 4, 'unet_layers_per_block': 1,
+            'disc_layers_per_block': 1}
+
+
+@pytest.mark.parametrize('method', ['act', 'ct'])
+def test_fast_step_matches_slow_step(make_run, digits, method):
+    slow, slow_stats = train(make_run, digits, [], method)
+    fast, fast_stats = train(make_run, digits, ['foreach', 'sdpa', 'prefetch', 'channels_last'], method)
+    assert isinstance(fast.sampler, PrefetchingSampler) and not isinstance(slow.sampler, PrefetchingSampler)
+    keys = ['loss'] + (['loss_d', 'r1'] if method == 'act' else [])
+    for a, b in zip(slow_stats, fast_stats):
+        assert a.keys() == b.keys()
+        for key in (k for k in keys if k in a):
+            torch.testing.assert_close(torch.tensor(b[key]), torch.tensor(a[key]), **LOSS_TOL)
+        if method == 'act':
+            assert a['aug_p'] == b['aug_p']
+    if method == 'act':
+        assert slow_stats[-1]['aug_p'] > 0   # the augmented path was exercised
+    nets = [('net', slow.net, fast.net), ('ema', slow.ema, fast.ema)]
+    if method == 'act':
+        nets.append(('D', slow.loss.D, fast.loss.D))
+    for name, a, b in nets:
+        for p, q in zip(a.parameters(), b.parameters()):
+            torch.testing.assert_close(q, p, **WEIGHT_TOL, msg=lambda m: f'{name}: {m}')
+    assert fast.sampler.state_dict() == slow.sampler.state_dict()
+
+
+def test_foreach_ema_is_bitwise(tiny_config_module):
+    torch.manual_seed(0)
+    train_cfg = tiny_config_module['train']
+    net = build_generator('digits', (1, 16, 16), {'unet_channels': [8, 16], 'unet_layers_per_block': 1,
+                                                  'norm_groups': 4}, train_cfg)
+    a, b = copy.deepcopy(net), copy.deepcopy(net)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p))
+    update_ema(a, net, 0.95)
+    update_ema_foreach(b, net, 0.95)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_prefetch_draws_the_same_batches_and_resumes(digits):
+    def sampler():
+        return DatasetSampler(Images(digits[:40]), seed=3, random_flip=True)
+    plain, ahead = sampler(), PrefetchingSampler(sampler())
+    for _ in range(3):
+        assert torch.equal(plain(8)[0], ahead(8)[0])
+    state = plain.state_dict()
+    assert ahead.state_dict() == state
+    later = plain(8)[0]
+    resumed = PrefetchingSampler(sampler())
+    resumed(8)                       # prefetches batch 1, which the resumed state skips
+    resumed.load_state_dict(state)
+    assert torch.equal(resumed(8)[0], later)
+    ahead.close(), resumed.close()
+
+
+def test_classic_attention_only_in_r1_iterations(make_run, digits):
+    training, _ = train(make_run, digits, ['sdpa'], steps=0)
+    layers = [m for m in training.loss.D.modules() if isinstance(m, Attention)]
+    assert layers
+    seen = {}
+    original = training.loss.discriminator_losses
+
+    def spy(net, images, n, with_r1, labels=None):
+        seen[with_r1] = {type(layer.processor) for layer in layers}
+        return original(net, images, n, with_r1, labels)
+    training.loss.discriminator_losses = spy
+    for step in (0, 1):   # r1_interval 2: step 0 has R1
+        training.step = step
+        training.training_step()
+    assert seen == {True: {AttnProcessor}, False: {AttnProcessor2_0}}
+    configure(training, ())   # switching off restores the classic processor everywhere
+    assert {type(layer.processor) for layer in layers} == {AttnProcessor}
+    assert not isinstance(training.sampler, PrefetchingSampler)
+    assert training.optimizer.param_groups[0]['foreach'] is False
+    with pytest.raises(ValueError, match="unknown speed-up 'turbo'"):
+        configure(training, ['turbo'])
+
+
+@pytest.mark.heavy
+def test_compiled_generator_matches(make_run):
+    """train.compile: torch.compile of G and its EMA (minutes of compilation on a CPU)."""
+    from act_bench.data.bundled import prepare_dataset as prepare
+    stats = []
+    for compile_ in (False, True):
+        run = make_run('toy', 'act', compile=compile_)
+        spec = {'kind': 'toy2d', 'distribution': 'eight_gaussians', 'n_train': 256, 'n_eval': 64}
+        training = Training(run, spec, {'mlp_hidden': 32, 'mlp_layers': 2}, torch.from_numpy(prepare(spec)['train']),
+                            torch.device('cpu'))
+        assert ('compile' in training.speedups) == compile_
+        stats.append([training.training_step()['loss'] for _ in range(4)])
+    torch.testing.assert_close(torch.tensor(stats[1]), torch.tensor(stats[0]), **LOSS_TOL)
