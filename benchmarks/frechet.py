@@ -95,8 +95,9 @@ def main(argv=None):
     parser.add_argument('--out', help='write the JSON here (it is always printed)')
     args = parser.parse_args(argv)
     result = {'command': 'python benchmarks/frechet.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
-              **environment(), 'repeats': args.repeats,
-              'results': [compare(dim, args.n, args.repeats) for dim in args.dim]}
+              **environment(), 'repeats': args.repeats, 'load_average_before': os.getloadavg(),
+              'results': [compare(dim, args.n, args.repeats) for dim in args.dim],
+              'load_average_after': os.getloadavg()}
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
