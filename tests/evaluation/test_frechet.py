@@ -53,16 +53,18 @@ def _exact(x1, x2):
 
 
 # n > dim: full-rank covariances, as from 50k Inception features; n < dim: rank n − 1 (singular Σ1 Σ2).
+# There sqrtm itself is off: clean-fid was 5.1e-6 from the exact value at 2048-d, n = 1000 (ours 1.3e-7), so
+# clean-fid is held to 1e-5 there and ours to 1e-6 of the exact value in every case.
 # The 2048-d comparison spends 20–70 s in clean-fid's sqrtm on 2 cores, so it is heavy; 256-d runs by default.
 @pytest.mark.filterwarnings('ignore:The `disp` argument is deprecated:DeprecationWarning')
-@pytest.mark.parametrize('dim, n', [(256, 1000), (256, 200),
-                                    pytest.param(2048, 3000, marks=pytest.mark.heavy),
-                                    pytest.param(2048, 1000, marks=pytest.mark.heavy)])
-def test_equals_clean_fid_on_inception_like_statistics(dim, n):
+@pytest.mark.parametrize('dim, n, clean_fid_rel', [(256, 1000, 1e-6), (256, 200, 1e-5),
+                                                   pytest.param(2048, 3000, 1e-6, marks=pytest.mark.heavy),
+                                                   pytest.param(2048, 1000, 1e-5, marks=pytest.mark.heavy)])
+def test_equals_clean_fid_on_inception_like_statistics(dim, n, clean_fid_rel):
     for x1, x2 in _feature_pairs(dim, n):
         stats = (*_statistics(x1), *_statistics(x2))
-        assert frechet_distance(*stats) == pytest.approx(_clean_fid(*stats), rel=1e-6)
         assert frechet_distance(*stats) == pytest.approx(_exact(x1, x2), rel=1e-6)
+        assert frechet_distance(*stats) == pytest.approx(_clean_fid(*stats), rel=clean_fid_rel)
 
 
 def test_one_dimension_and_scaled_covariances():
