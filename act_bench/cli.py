@@ -175,10 +175,10 @@ def cmd_reference_metrics(args):
 
 
 def cmd_count_params(args):
-    from act_bench.training.build import parameter_counts
+    from act_bench.training.build import METHODS, parameter_counts
     config, run = _run_of(args)
     _write_json(parameter_counts(config['datasets'][run.dataset], config['models'][run.model], run.train,
-                                 with_discriminator=run.method == 'act'), args.out)
+                                 with_discriminator=METHODS[run.method].traits.has_discriminator), args.out)
 
 
 def cmd_params(args):

@@ -9,7 +9,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from act_bench.data.kinds import BUNDLED_KINDS
+from act_bench.data.kinds import kind_of
+from act_bench.methods import METHOD_TRAITS
 from act_bench.runtime.errors import ConfigError
 
 
@@ -173,37 +174,44 @@ def check_semantics(config, source):
         for m in block['model']:
             if m not in config['models']:
                 raise ConfigError(f"{source}: sweep[{i}].model names '{m}', which is not defined under 'models'")
-        augments = {_augment_name(a) for a in block['augment']}
-        if 'ct' in block['method'] and 'on' in augments:
-            raise ConfigError(f'{source}: sweep[{i}] asks for augment "on" with method ct, but augmentation only '
-                              'applies to the ACT discriminator; put ACT-Aug runs in their own sweep block')
-        if 'act' in block['method'] and any(b % 2 for b in block['batch_size']):
-            raise ConfigError(f'{source}: sweep[{i}].batch_size must be even for method act (the discriminator '
-                              'step splits its half of the batch into fakes and reals)')
+        check_methods(block, f'{source}: sweep[{i}]')
         check_batch_split(block, config['resources']['train']['gpus'], f'{source}: sweep[{i}]')
         train = {**config['train'], **block.get('train', {})}
         if train['s1'] < train['s0']:
             raise ConfigError(f'{source}: sweep[{i}] has s1 < s0 ({train["s1"]} < {train["s0"]})')
     evaluation = config['evaluation']
-    image_data = any(spec['kind'] not in BUNDLED_KINDS for spec in config['datasets'].values())
-    if image_data and evaluation['n_samples'] < evaluation['fid']['is_splits']:
+    inception = any(kind_of(spec).inception_metrics for spec in config['datasets'].values())
+    if inception and evaluation['n_samples'] < evaluation['fid']['is_splits']:
         raise ConfigError(f"{source}: evaluation.n_samples ({evaluation['n_samples']}) is smaller than "
                           f"evaluation.fid.is_splits ({evaluation['fid']['is_splits']}); the Inception Score needs "
                           'at least one sample per split')
     expand_runs(config)
 
 
+def check_methods(block, where):
+    """Augmentation only for methods with a discriminator; batches that split into whole parts (ACT: halves)."""
+    methods = [METHOD_TRAITS[name] for name in block['method']]
+    unaugmentable = [m.name for m in methods if not m.augmentable]
+    if unaugmentable and 'on' in {_augment_name(a) for a in block['augment']}:
+        raise ConfigError(f'{where} asks for augment "on" with method {unaugmentable[0]}, but augmentation only '
+                          'applies to the ACT discriminator; put ACT-Aug runs in their own sweep block')
+    unsplittable = [m.name for m in methods if any(b % m.batch_parts for b in block['batch_size'])]
+    if unsplittable:
+        raise ConfigError(f'{where}.batch_size must be even for method {unsplittable[0]} (the discriminator '
+                          'step splits its half of the batch into fakes and reals)')
+
+
 def check_batch_split(block, gpus, where):
     """With resources.train.gpus = N > 1 each GPU trains 1/N of the batch (ACT: of each half)."""
     if gpus <= 1:
         return
-    for method in block['method']:
-        parts = 2 * gpus if method == 'act' else gpus
+    for method in (METHOD_TRAITS[name] for name in block['method']):
+        parts = method.batch_parts * gpus
         for batch in block['batch_size']:
             if batch % parts:
                 raise ConfigError(f'{where}.batch_size {batch} is not divisible by {parts}: with resources.train.gpus '
                                   f'{gpus} each GPU trains an equal share of the batch'
-                                  + (' (for act, of each half)' if method == 'act' else ''))
+                                  + (f' (for {method.name}, of each half)' if method.batch_parts > 1 else ''))
 
 
 def find_run(config, **wildcards):

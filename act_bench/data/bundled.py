@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from act_bench.data.kinds import BUNDLED_KINDS
+from act_bench.data.kinds import kind_of
 from act_bench.runtime.errors import DatasetError
 
 #----------------------------------------------------------------------------
@@ -51,18 +51,26 @@ def load_digits_images(resolution):
     return (x.clamp(0, 1) * 2 - 1).numpy(), bunch.target.astype(np.int64)
 
 
-def prepare_dataset(spec, seed=0):
-    """Arrays for one dataset entry of the config: dict(train, eval[, train_labels, eval_labels])."""
-    rng = np.random.default_rng(seed)
-    if spec['kind'] == 'toy2d':
-        sample = TOY2D[spec['distribution']]
-        return {'train': sample(spec['n_train'], rng).astype(np.float32),
-                'eval': sample(spec['n_eval'], rng).astype(np.float32)}
+def toy2d_arrays(spec, rng):
+    sample = TOY2D[spec['distribution']]
+    return {'train': sample(spec['n_train'], rng).astype(np.float32),
+            'eval': sample(spec['n_eval'], rng).astype(np.float32)}
+
+
+def digits_arrays(spec, rng):
     images, labels = load_digits_images(spec['resolution'])
     order = rng.permutation(len(images))
     n_eval = int(round(spec['eval_fraction'] * len(images)))
     ev, tr = order[:n_eval], order[n_eval:]
     return {'train': images[tr], 'eval': images[ev], 'train_labels': labels[tr], 'eval_labels': labels[ev]}
+
+
+PREPARE = {'toy2d': toy2d_arrays, 'digits': digits_arrays}   # per bundled kind
+
+
+def prepare_dataset(spec, seed=0):
+    """Arrays for one dataset entry of the config: dict(train, eval[, train_labels, eval_labels])."""
+    return PREPARE[spec['kind']](spec, np.random.default_rng(seed))
 
 
 def save_dataset(arrays, path):
@@ -92,23 +100,16 @@ def load_dataset(path):
 #----------------------------------------------------------------------------
 # Bundled arrays and paper datasets behind one entry point.
 
-PAPER_SHAPES = {'cifar10': (3, 32, 32), 'imagenet64': (3, 64, 64)}
-
-
 def dataset_info(spec):
     """(sample shape, number of classes or None) of a config's dataset entry, without loading it."""
-    if spec['kind'] == 'toy2d':
-        return (2,), None
-    if spec['kind'] == 'digits':
-        return (1, spec['resolution'], spec['resolution']), None
-    shape = PAPER_SHAPES.get(spec['kind'], (3, spec.get('resolution'), spec.get('resolution')))
-    return shape, 1000 if spec['kind'] == 'imagenet64' else None
+    kind = kind_of(spec)
+    return kind.sample_shape(spec), kind.num_classes
 
 
 def load_training_data(spec, data_path=None):
     """Bundled data: the training array of the prepared .npz. Paper datasets: a map-style dataset of
     (image, label) items (`data_path` is the converted folder for imagenet64)."""
-    if spec['kind'] in BUNDLED_KINDS:
+    if kind_of(spec).bundled:
         return torch.from_numpy(load_dataset(data_path)['train'])
     from act_bench.data.images import open_dataset
     return open_dataset(spec, path=data_path)

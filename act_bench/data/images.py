@@ -25,11 +25,13 @@ import pickle
 import re
 import zipfile
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from act_bench.data.kinds import kind_of
 from act_bench.runtime.errors import DatasetError  # noqa: F401  (re-exported)
 
 
@@ -443,7 +445,33 @@ class LSUNImages(Dataset):
 #----------------------------------------------------------------------------
 # From a config entry.
 
-DATASET_KINDS = ('cifar10', 'imagenet64', 'lsun', 'image_folder')
+def _cifar10(spec, need, split, random_flip):
+    return CIFAR10Images(need('data_root'), train=split == 'train', download=bool(spec.get('download', False)),
+                         random_flip=random_flip, class_conditional=bool(spec.get('class_conditional', False)))
+
+
+def _imagenet64(spec, need, split, random_flip):
+    return ImageNet64Images(need('path'), random_flip=random_flip)
+
+
+def _lsun(spec, need, split, random_flip):
+    return LSUNImages(need('path'), resolution=spec.get('resolution', 256), random_flip=random_flip)
+
+
+def _image_folder(spec, need, split, random_flip):
+    return ImageFolderImages(need('path'), resolution=need('resolution'), random_flip=random_flip)
+
+
+class ImageSource(NamedTuple):
+    place_key: str   # the spec key that says where the data are
+    splits: tuple
+    open: Callable   # (spec, need, split, random_flip) → dataset
+
+
+IMAGE_SOURCES = {'cifar10': ImageSource('data_root', ('train', 'test'), _cifar10),
+                 'imagenet64': ImageSource('path', ('train',), _imagenet64),
+                 'lsun': ImageSource('path', ('train',), _lsun),
+                 'image_folder': ImageSource('path', ('train',), _image_folder)}
 
 
 def open_dataset(spec, split='train', random_flip=False, path=None):
@@ -461,29 +489,21 @@ def open_dataset(spec, split='train', random_flip=False, path=None):
     if not isinstance(spec, dict):
         raise DatasetError(f'a dataset spec must be a mapping with a kind, got {spec!r}')
     kind = spec.get('kind')
-    if kind not in DATASET_KINDS:
-        raise DatasetError(f"dataset kind {kind!r} is not one of {', '.join(DATASET_KINDS)}")
-    place_key = 'data_root' if kind == 'cifar10' else 'path'
-    spec = {**spec, place_key: path} if path is not None else spec
+    if kind not in IMAGE_SOURCES:
+        raise DatasetError(f"dataset kind {kind!r} is not one of {', '.join(IMAGE_SOURCES)}")
+    source = IMAGE_SOURCES[kind]
+    spec = {**spec, source.place_key: path} if path is not None else spec
 
     def need(key):
         if spec.get(key) in (None, ''):
-            if kind == 'imagenet64' and key == 'path' and spec.get('npz_dir'):
+            if kind_of(kind).prepared_input == 'imagenet64_folder' and key == 'path' and spec.get('npz_dir'):
                 raise DatasetError(f"ImageNet64 npz_dir {spec['npz_dir']} holds the raw batches: convert them once "
                                    'with act_bench.data.images.convert_imagenet64_npz and open the converted folder '
                                    "(spec key 'path' or open_dataset(..., path=...))")
             raise DatasetError(f"a '{kind}' dataset spec needs the key '{key}' (got keys {sorted(spec)})")
         return spec[key]
 
-    splits = ('train', 'test') if kind == 'cifar10' else ('train',)
-    if split not in splits:
-        raise DatasetError(f"dataset {spec.get(place_key)} of kind '{kind}' has no split {split!r} "
-                           f"(available: {', '.join(splits)})")
-    if kind == 'cifar10':
-        return CIFAR10Images(need('data_root'), train=split == 'train', download=bool(spec.get('download', False)),
-                             random_flip=random_flip, class_conditional=bool(spec.get('class_conditional', False)))
-    if kind == 'imagenet64':
-        return ImageNet64Images(need('path'), random_flip=random_flip)
-    if kind == 'lsun':
-        return LSUNImages(need('path'), resolution=spec.get('resolution', 256), random_flip=random_flip)
-    return ImageFolderImages(need('path'), resolution=need('resolution'), random_flip=random_flip)
+    if split not in source.splits:
+        raise DatasetError(f"dataset {spec.get(source.place_key)} of kind '{kind}' has no split {split!r} "
+                           f"(available: {', '.join(source.splits)})")
+    return source.open(spec, need, split, random_flip)

@@ -35,7 +35,7 @@ class DatasetKind:
         """The shape of one sample of a config's dataset entry of this kind."""
         if self.shape is not None:
             return self.shape
-        return (self.channels, spec['resolution'], spec['resolution'])
+        return (self.channels, spec.get('resolution'), spec.get('resolution'))
 
 
 KINDS = {kind.name: kind for kind in (

@@ -108,4 +108,9 @@ class PrefetchingSampler:
     def close(self):
         self.pool.shutdown(wait=True, cancel_futures=True)
 
+    def unwrap(self):
+        """Stop prefetching; the wrapped sampler, which continues the same stream."""
+        self.close()
+        return self.sampler
+
 

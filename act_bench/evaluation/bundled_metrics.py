@@ -10,6 +10,7 @@ import numpy as np
 os.environ.setdefault('POT_BACKEND_DISABLE_PYTORCH', '1')
 import ot  # noqa: E402
 
+from act_bench.data.kinds import kind_of  # noqa: E402
 from act_bench.evaluation.frechet import frechet_distance  # noqa: E402
 
 
@@ -48,11 +49,13 @@ class FrechetDistance:
 
 
 def metrics_for(data_kind, classifier_path=None):
-    if data_kind == 'toy2d':
+    """The metrics of a dataset kind (a DatasetKind or its name): W2 and sliced W2, or the digits FD."""
+    kind = kind_of(data_kind)
+    if kind.metric_family == 'wasserstein':
         return [ExactW2(), SlicedW2()]
-    if data_kind != 'digits':
+    if not kind.needs_classifier:
         from act_bench.runtime.errors import ConfigError
-        raise ConfigError(f'datasets of kind {data_kind} are evaluated by Inception FID and IS (the workflow\'s '
+        raise ConfigError(f'datasets of kind {kind.name} are evaluated by Inception FID and IS (the workflow\'s '
                           'sample_features and evaluate_fid rules, act_bench.evaluation.inception), not by these metrics')
     from act_bench.evaluation.digits_classifier import ClassifierFeatures
     return [FrechetDistance('fd_digits', ClassifierFeatures(classifier_path))]

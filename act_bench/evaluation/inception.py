@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from act_bench.data.kinds import kind_of
 from act_bench.runtime.errors import ConfigError
 from act_bench.evaluation.fid import InceptionFeatures, load_statistics, save_statistics
 from act_bench.evaluation.frechet import frechet_distance
@@ -210,7 +211,7 @@ def inception_records(config, dataset, images, reference_path, sampler='1-step',
     """FID and IS records of generated images (N, C, H, W) in [−1, 1] (or uint8) of a config's dataset,
     against reference statistics written by `write_reference_statistics` (or any .npz with mu/sigma), with
     the config's Inception (`evaluation.fid`). For callers outside the workflow, e.g. snapshots over training."""
-    if config['datasets'][dataset]['kind'] in ('toy2d', 'digits'):
+    if not kind_of(config['datasets'][dataset]).inception_metrics:
         raise ConfigError(f'dataset {dataset} is bundled data: its metrics are act_bench.evaluation.bundled_metrics\', not FID')
     fid = config['evaluation']['fid']
     extractor = build_extractor(config, device)

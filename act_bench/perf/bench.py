@@ -18,11 +18,11 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from act_bench.data.bundled import dataset_info, prepare_dataset
-from act_bench.data.kinds import BUNDLED_KINDS
+from act_bench.data.kinds import kind_of
 from act_bench.runtime.errors import ConfigError
 from act_bench.config import expand_runs
 from act_bench.training.sampling import sample
-from act_bench.training.speedups import DEFAULT_SPEEDUPS, SPEEDUPS, configure
+from act_bench.training.speedups import DEFAULT_SPEEDUPS, SPEEDUPS
 from act_bench.training.loop import Training
 from act_bench.runtime.device import peak_memory_mb, resolve_device
 
@@ -76,7 +76,7 @@ class SyntheticImages(torch.utils.data.Dataset):
 
 
 def bench_data(spec):
-    if spec['kind'] in BUNDLED_KINDS:
+    if kind_of(spec).bundled:
         return torch.from_numpy(prepare_dataset(spec)['train'])
     shape, classes = dataset_info(spec)
     return SyntheticImages(shape, classes)
@@ -113,9 +113,9 @@ def synchronize(device):
 
 def iteration_kinds(training):
     """{kind: (a step number of that kind, its weight per iteration)}: R1 iterations are step ≡ 0 (only a loss
-    with a discriminator has them: ACTLoss)."""
-    if getattr(training.loss, 'r1_gamma', 0) > 0:
-        R = training.loss.r1_interval
+    with an R1 cadence has them: ACTLoss)."""
+    R = training.loss.r1_cadence
+    if R is not None:
         if R == 1:
             return {'r1': (0, 1.0)}
         return {'r1': (0, 1 / R), 'plain': (1, (R - 1) / R)}
@@ -139,7 +139,7 @@ def time_sampling(training, batch):
     """Seconds of one-step sampling of `batch` images from the EMA network."""
     synchronize(training.device)
     start = time.perf_counter()
-    sample(training.ema, training.shape, n=batch, batch_size=batch, clip=training.data_kind != 'toy2d',
+    sample(training.ema, training.shape, n=batch, batch_size=batch, clip=training.kind.clip is not None,
            device=training.device, num_classes=training.num_classes)
     synchronize(training.device)
     return time.perf_counter() - start
@@ -202,15 +202,15 @@ def bench_run(config, run, device, variants, steps=2, repeats=3, batch=None, **o
     """Interleaved timings of one run's iteration and one-step sampling under every speed-up set."""
     training = build_training(config, run, device, batch, **overrides)
     batch = training.run.batch_size
-    configure(training, ())
+    training.use_speedups(())
     flops = count_flops(training)   # counted once, on the plain step (no compiled graphs)
     for names in variants.values():   # warm-up: every kind of iteration once per set
-        configure(training, names)
+        training.use_speedups(names)
         iteration_seconds(training, 1)
     times = {v: {'iteration': [], 'kinds': {}, 'sampling': [], 'memory': 0.0} for v in variants}
     for _ in range(repeats):
         for label, names in variants.items():
-            configure(training, names)
+            training.use_speedups(names)
             if device.type == 'cuda':
                 torch.cuda.reset_peak_memory_stats(device)
             per_kind, seconds = iteration_seconds(training, steps)
@@ -220,7 +220,7 @@ def bench_run(config, run, device, variants, steps=2, repeats=3, batch=None, **o
                 t['kinds'].setdefault(kind, []).append(s)
             t['sampling'].append(time_sampling(training, batch))
             t['memory'] = max(t['memory'], peak_memory_mb(device))
-    configure(training, ())
+    training.use_speedups(())
     precision = training.train['precision']
     return run_report(training, variants, times, flops, device, precision)
 
@@ -228,7 +228,7 @@ def bench_run(config, run, device, variants, steps=2, repeats=3, batch=None, **o
 def run_report(training, variants, times, flops, device, precision):
     run, batch = training.run, training.run.batch_size
     out = {**{k: v for k, v in run.wildcards.items() if k != 'seed'}, 'batch_size': batch,
-           'r1_interval': getattr(training.loss, 'r1_interval', None),
+           'r1_interval': training.loss.r1_cadence,
            'dtype': precision, 'flops_per_iteration': flops, 'variants': {}}
     for label, names in variants.items():
         t = times[label]
@@ -271,7 +271,7 @@ def bench(config, selectors=None, steps=2, repeats=3, batch=None, variants=None,
     return {'config': config['name'], 'device': device_name(device), 'device_type': device.type,
             'torch': torch.__version__, 'threads': torch.get_num_threads(),
             'steps_per_kind': steps, 'repeats': repeats,
-            'data': 'bundled data' if all(config['datasets'][r['dataset']]['kind'] in BUNDLED_KINDS for r in runs)
+            'data': 'bundled data' if all(kind_of(config['datasets'][r['dataset']]).bundled for r in runs)
             else 'synthetic images of the dataset shape (step time does not depend on pixel values)',
             'overrides': {k: v for k, v in overrides.items() if v is not None},
             'peak_memory_note': 'CUDA: max allocated per variant; CPU: peak RSS of the whole process',

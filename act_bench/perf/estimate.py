@@ -14,7 +14,7 @@ import torch
 
 from act_bench.perf.bench import (build_training, device_name, iteration_seconds, matching_runs, select_runs, synchronize,
                     time_sampling)
-from act_bench.data.kinds import BUNDLED_KINDS
+from act_bench.data.kinds import kind_of
 from act_bench.runtime.device import resolve_device
 
 N_DEVICES = 1   # the training loop and the evaluation jobs use one device each
@@ -65,15 +65,15 @@ def estimate(config, steps=2, warmup=1, sample_batch=None, selectors=None, devic
         if key not in segments:
             segments[key] = time_segment(config, run, device, steps, warmup, sample_batch, batch, **overrides)
     calls, featured = evaluation_calls(config)
-    paper_data = any(config['datasets'][d]['kind'] not in BUNDLED_KINDS for d, *_ in segments)
-    inception = time_inception(device) if paper_data else 0.0
+    inception_data = any(kind_of(config['datasets'][d]).inception_metrics for d, *_ in segments)
+    inception = time_inception(device) if inception_data else 0.0
     runs = []
     for run in matching_runs(config, selectors):
         key = (run.dataset, run.method, run.batch_size, run.model)
         if key not in segments:
             continue
         step_seconds, sample_seconds = segments[key]
-        feature_seconds = inception if config['datasets'][run.dataset]['kind'] not in BUNDLED_KINDS else 0.0
+        feature_seconds = inception if kind_of(config['datasets'][run.dataset]).inception_metrics else 0.0
         train_h = run.train['iterations'] * step_seconds / 3600
         eval_h = (calls * sample_seconds + featured * feature_seconds) / 3600
         runs.append({**run.wildcards, 'step_seconds': step_seconds, 'projected_train_hours': train_h,

@@ -109,22 +109,20 @@ def share(segments):
     return torch.cat(keep)
 
 
-def local_batch(sampler, batch, data_per_generator_image):
-    """(images, labels, generator rows) of this rank for one iteration with global generator batch
-    `batch`. ACT draws 2·batch: the generator's batch, then B/2 fake sources and B/2 reals for the
-    discriminator; each rank gets its share of each of the three, so `images[:b]` and the halves of
-    `images[b:]` mean what they mean in one process."""
-    total = batch * data_per_generator_image
+def local_batch(sampler, segments):
+    """(images, labels, generator rows) of this rank for one iteration that draws consecutive `segments`
+    of the global data (their sizes, the generator's batch first; the loss says which: ACT draws B, then
+    B/2 fake sources and B/2 reals); each rank gets its share of each segment, so its first rows and the
+    segments after them mean what they mean in one process."""
     world = get_world_size()
     if world == 1:
-        images, labels = sampler(total)
-        return images, labels, batch
-    segments = [batch] + [(total - batch) // 2] * 2 if total > batch else [batch]
+        images, labels = sampler(sum(segments))
+        return images, labels, segments[0]
     if any(size % world for size in segments):
-        raise RuntimeError(f'the batch of {batch} cannot be split evenly over {world} processes (parts of '
-                           f'{segments} images); make the batch a multiple of {2 * world if total > batch else world}')
-    images, labels = sampler(total, keep=share(segments))
-    return images, labels, batch // world
+        raise RuntimeError(f'the batch of {segments[0]} cannot be split evenly over {world} processes (parts of '
+                           f'{segments} images); make the batch a multiple of {world * segments[0] // min(segments)}')
+    images, labels = sampler(sum(segments), keep=share(segments))
+    return images, labels, segments[0] // world
 
 #----------------------------------------------------------------------------
 # Reductions.

@@ -16,7 +16,7 @@ def save_snapshot(training, run_dir, start):
     now = time.perf_counter()
     training.timers['train_seconds'] += now - start
     ckpt.atomic_save({'ema': training.ema.state_dict(), 'shape': list(training.shape),
-                      'data_kind': training.data_kind, 'num_classes': training.num_classes,
+                      'data_kind': training.kind.name, 'num_classes': training.num_classes,
                       'step': training.step, 'images_seen': training.step * training.run.batch_size,
                       'train_seconds': training.timers['train_seconds']},
                      Path(run_dir) / 'snapshots' / f'ema-{training.step:09d}.pt')

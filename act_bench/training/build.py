@@ -1,6 +1,7 @@
 """Everything a run is built from its spec: generator and discriminator backbones (bundled-data nets
 or the paper architectures named by a model entry), the loss object of its method, mixed precision,
-parameter counts, and the trained generator of a run's final.pt."""
+parameter counts, and the trained generator of a run's final.pt. METHODS is the one map from a method
+name to its loss class; everything else asks the loss (or its class) what it owns."""
 
 import warnings
 
@@ -10,6 +11,8 @@ from act_bench.training.augment import AdaptiveAugmentController, Augment
 from act_bench.training.loss import ACTLoss, CTLoss
 from act_bench.training.networks import (ConsistencyModel, MLPDiscriminator, MLPGenerator, SigmaConditioned,
                                          UNetEncoderDiscriminator, UNetGenerator)
+
+METHODS = {'ct': CTLoss, 'act': ACTLoss}
 
 AUTOCAST_DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
@@ -22,21 +25,23 @@ def mixed_precision(precision, device):
     return autocast, torch.amp.GradScaler(device.type, enabled=precision == 'fp16')
 
 
-def build_loss(method, data_kind, shape, model_spec, train, batch_size, augment, device, num_classes=None):
+def build_loss(method, kind, shape, model_spec, train, batch_size, augment, device, num_classes=None):
+    """The loss object of `method` for data of `kind` (a DatasetKind: its clip range bounds the targets)."""
     distance = train['distance']
     if distance == 'lpips':
         from act_bench.training.lpips import LPIPSDistance
         distance = LPIPSDistance(train['lpips_weights'], device=device)
     ct_kwargs = dict(distance=distance, sigma_min=train['sigma_min'], sigma_max=train['sigma_max'],
-                     rho=train['rho'], clip_target=None if data_kind == 'toy2d' else 1.0,
+                     rho=train['rho'], clip_target=kind.clip,
                      sigma_sampling=train['sigma_sampling'], weighting=train['weighting'],
                      p_mean=train['p_mean'], p_std=train['p_std'])
-    if method == 'ct':
-        return CTLoss(**ct_kwargs)
-    D = build_discriminator(data_kind, shape, model_spec, train, num_classes).to(device)
+    loss_class = METHODS[method]
+    if not loss_class.traits.has_discriminator:
+        return loss_class(**ct_kwargs)
+    D = build_discriminator(shape, model_spec, train, num_classes).to(device)
     d_opt = torch.optim.RAdam(D.parameters(), lr=train['d_lr'], betas=tuple(train['d_betas']))
     controller = AdaptiveAugmentController(
-        threshold=train['aug_threshold'], images_per_iteration=batch_size * ACTLoss.data_per_generator_image,
+        threshold=train['aug_threshold'], images_per_iteration=batch_size * loss_class.traits.data_per_generator_image,
         r1_interval=train['r1_interval'], ada_length=train['ada_length'], decay=train['aug_ema_decay'],
         enabled=augment == 'on')
     autocast, scaler = mixed_precision(train['precision'], device)
@@ -45,7 +50,7 @@ def build_loss(method, data_kind, shape, model_spec, train, batch_size, augment,
         augment_pipe = ADAPipeline()
     else:
         augment_pipe = Augment()
-    return ACTLoss(D, d_opt, augment_pipe, controller, lambda_adv=train['lambda_adv'], w_mid=train['w_mid'],
+    return loss_class(D, d_opt, augment_pipe, controller, lambda_adv=train['lambda_adv'], w_mid=train['w_mid'],
                    r1_gamma=train['r1_gamma'], r1_interval=train['r1_interval'], autocast=autocast,
                    d_scaler=scaler, **ct_kwargs)
 
@@ -67,10 +72,15 @@ def paper_backbone(name, role):
     return build_ct_generator(config)
 
 
-def build_generator(data_kind, shape, model, train, num_classes=None):
+def vector_data(shape):
+    """Samples of shape (D,) get the MLP networks; images (C, H, W) the UNet ones."""
+    return len(shape) == 1
+
+
+def build_generator(shape, model, train, num_classes=None):
     if 'generator' in model:
         backbone = paper_backbone(model['generator'], 'generator')
-    elif data_kind == 'toy2d':
+    elif vector_data(shape):
         backbone = MLPGenerator(shape[0], model['mlp_hidden'], model['mlp_layers'])
     else:
         backbone = UNetGenerator(shape[-1], model['unet_channels'], in_channels=shape[0],
@@ -80,13 +90,13 @@ def build_generator(data_kind, shape, model, train, num_classes=None):
                             train['sigma_embedding'])
 
 
-def build_discriminator(data_kind, shape, model, train, num_classes=None):
+def build_discriminator(shape, model, train, num_classes=None):
     if 'generator' in model:
         if 'discriminator' not in model:
             raise ValueError(f"model {model['generator']} has no discriminator; ACT runs need one "
                              "(add 'discriminator: act-...' to the model entry)")
         backbone = paper_backbone(model['discriminator'], 'discriminator')
-    elif data_kind == 'toy2d':
+    elif vector_data(shape):
         backbone = MLPDiscriminator(shape[0], model['mlp_hidden'], model['mlp_layers'])
     else:
         backbone = UNetEncoderDiscriminator(model['disc_channels'], in_channels=shape[0],
@@ -103,8 +113,8 @@ def parameter_counts(dataset_spec, model, train, with_discriminator):
     """Generator and discriminator sizes, and the totals for training (G + D) and inference (G)."""
     from act_bench.data.bundled import dataset_info
     shape, classes = dataset_info(dataset_spec)
-    g = count_parameters(build_generator(dataset_spec['kind'], shape, model, train, classes))
-    d = count_parameters(build_discriminator(dataset_spec['kind'], shape, model, train, classes)) \
+    g = count_parameters(build_generator(shape, model, train, classes))
+    d = count_parameters(build_discriminator(shape, model, train, classes)) \
         if with_discriminator else 0
     return {'generator': g, 'discriminator': d, 'training_total': g + d, 'inference_total': g}
 
@@ -113,8 +123,7 @@ def load_generator(config, run, final_path, device='cpu'):
     import torch
 
     state = torch.load(final_path, map_location=device, weights_only=True)
-    net = build_generator(state['data_kind'], tuple(state['shape']), config['models'][run.model], run.train,
-                          state.get('num_classes'))
+    net = build_generator(tuple(state['shape']), config['models'][run.model], run.train, state.get('num_classes'))
     net.load_state_dict(state['ema'])
     return net.eval().requires_grad_(False), state
 

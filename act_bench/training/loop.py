@@ -20,11 +20,12 @@ from act_bench.runtime import checkpoint as ckpt
 from act_bench.runtime import distributed
 from act_bench.data.samplers import BatchSampler, DatasetSampler
 from act_bench.data.bundled import load_training_data
+from act_bench.data.kinds import kind_of
 from act_bench.runtime.device import peak_memory_mb, resolve_device
 from act_bench.training.build import build_generator, build_loss, mixed_precision
 from act_bench.training.ema import update_ema
 from act_bench.training.schedules import discretisation_steps, target_ema_decay
-from act_bench.training.speedups import configure as configure_speedups, configured_speedups
+from act_bench.training import speedups
 from act_bench.runtime.snapshots import save_snapshot
 
 
@@ -46,16 +47,15 @@ class Training:
         """`data`: an array of training samples (bundled data) or a dataset of (image, label) items."""
         self.run, self.train = run, run.train
         self.device = device
-        self.data_kind = dataset_spec['kind']
+        self.kind = kind_of(dataset_spec)
         self.shape = tuple(data.shape[1:]) if torch.is_tensor(data) else tuple(data[0][0].shape)
         self.num_classes = None if torch.is_tensor(data) else getattr(data, 'num_classes', None)
         torch.manual_seed(run.seed)
-        self.net = build_generator(self.data_kind, self.shape, model_spec, self.train,
-                                   self.num_classes).to(device)
+        self.net = build_generator(self.shape, model_spec, self.train, self.num_classes).to(device)
         self.ema = copy.deepcopy(self.net).eval().requires_grad_(False)
         self.optimizer = torch.optim.RAdam(self.net.parameters(), lr=self.train['lr'],
                                            betas=tuple(self.train['betas']))
-        self.loss = build_loss(run.method, self.data_kind, self.shape, model_spec, self.train,
+        self.loss = build_loss(run.method, self.kind, self.shape, model_spec, self.train,
                                run.batch_size, run.augment, device, self.num_classes)
         self.autocast, self.scaler = mixed_precision(self.train['precision'], device)
         if torch.is_tensor(data):
@@ -68,7 +68,47 @@ class Training:
         self.attempts = 0
         self.slurm_job_ids = []   # one per attempt that ran under SLURM
         self.ema_update = update_ema
-        configure_speedups(self, configured_speedups(self.train))   # act_bench.training.speedups
+        self.use_speedups(speedups.configured_speedups(self.train))
+
+    #------------------------------------------------------------------------
+    # Hooks through which act_bench.training.speedups switches speed-ups, also after construction.
+
+    def use_speedups(self, names):
+        """Switch to exactly the named speed-ups (the benchmark times several sets on one Training)."""
+        self.speedups = speedups.configure(self, names)
+
+    def networks(self):
+        """{name: module} of every network trained (the loss's too) and the target EMA network."""
+        return {'generator': self.net, 'target (EMA) network': self.ema, **self.loss.networks()}
+
+    def set_ema_update(self, update):
+        """`update(ema, net, mu)` updates the target network after each step."""
+        self.ema_update = update
+
+    def set_optimizer_option(self, key, value):
+        """Set an option (e.g. 'foreach') of every optimiser, the loss's included."""
+        for optimizer in [self.optimizer, *self.loss.optimizers()]:
+            optimizer.defaults[key] = value
+            for group in optimizer.param_groups:
+                group[key] = value
+
+    def wrap_sampler(self, wrap):
+        """Draw batches from `wrap(sampler)` (e.g. a prefetching wrapper, or the unwrapped sampler again)."""
+        self.sampler = wrap(self.sampler)
+
+    def set_memory_format(self, memory_format):
+        for net in self.networks().values():
+            net.to(memory_format=memory_format)
+
+    def compile_generator(self, on):
+        """torch.compile of the generator and its EMA, or back to eager."""
+        for net in (self.net, self.ema):
+            if on and getattr(net, '_compiled_call_impl', None) is None:
+                net.compile()
+            elif not on:
+                net._compiled_call_impl = None
+
+    #------------------------------------------------------------------------
 
     def schedule(self, step):
         t = self.train
@@ -78,8 +118,7 @@ class Training:
     def training_step(self):
         """One iteration: generator step, the loss's extra step (ACT: discriminator), target EMA."""
         n, mu = self.schedule(self.step)
-        images, labels, batch = distributed.local_batch(self.sampler, self.run.batch_size,
-                                                        self.loss.data_per_generator_image)
+        images, labels, batch = distributed.local_batch(self.sampler, self.loss.batch_segments(self.run.batch_size))
         g_labels, d_labels = (labels[:batch], labels[batch:]) if labels is not None else (None, None)
         with torch.autocast(**self.autocast):
             loss = self.loss(self.net, images[:batch], self.ema, n, g_labels).float().mean()
@@ -209,10 +248,7 @@ def guarded_step(training, run_dir):
 
 def check_finite_weights(training, run_dir):
     """Refuse to checkpoint non-finite weights (a diverged D step, an inf gradient): the good one stays."""
-    nets = {'generator': training.net, 'target (EMA) network': training.ema}
-    if hasattr(training.loss, 'D'):
-        nets['discriminator'] = training.loss.D
-    for name, net in nets.items():
+    for name, net in training.networks().items():
         if not all(bool(torch.isfinite(p).all()) for p in net.parameters()):
             raise TrainingDiverged(f'the {name} weights became non-finite at step {training.step}; training '
                                    f'stopped without saving them and {kept_checkpoint(run_dir)}')
@@ -233,7 +269,7 @@ def checkpoint(training, run_dir, start):
 def write_outputs(training, run_dir, device, resumed):
     run = training.run
     ckpt.atomic_save({'ema': training.ema.state_dict(), 'net': training.net.state_dict(),
-                      'shape': list(training.shape), 'data_kind': training.data_kind,
+                      'shape': list(training.shape), 'data_kind': training.kind.name,
                       'num_classes': training.num_classes, 'step': training.step},
                      run_dir / 'final.pt')
     seconds = sum(training.timers.values())

@@ -3,7 +3,9 @@
 A loss is a small object called with (net, images, target, n) that returns one loss per
 sample; the training loop takes the mean and steps the generator. CT and ACT differ only
 here: ACT also owns the discriminator, its optimiser and the augmentation controller, and
-runs the discriminator step in `after_generator_step` (act-spec §3).
+runs the discriminator step in `after_generator_step` (act-spec §3). Whoever needs to know
+what a loss trains asks it: `traits` (the data it draws per iteration, act_bench.methods),
+`networks()` and `optimizers()` beyond the generator's, `r1_cadence`, `use_sdpa(on)`.
 """
 
 import math
@@ -11,7 +13,9 @@ import math
 import torch
 import torch.nn.functional as F
 
+from act_bench.methods import ACT, CT
 from act_bench.runtime import distributed
+from act_bench.training.networks import set_attention
 from act_bench.training.schedules import adversarial_weight, karras_sigmas
 
 #----------------------------------------------------------------------------
@@ -40,7 +44,7 @@ def noise_like(x):
 class CTLoss:
     """Consistency Training: d(f_θ(x + σ_i z, σ_i), clip(f_θ⁻(x + σ_{i−1} z, σ_{i−1}))), i ~ U{1..N−1}."""
 
-    data_per_generator_image = 1   # images drawn per generator image each iteration
+    traits = CT
 
     def __init__(self, distance='l2', sigma_min=0.002, sigma_max=80.0, rho=7.0, clip_target=None,
                  sigma_sampling='uniform', weighting='uniform', p_mean=-1.1, p_std=2.0):
@@ -50,6 +54,31 @@ class CTLoss:
         self.sigma_sampling, self.weighting = sigma_sampling, weighting
         self.p_mean, self.p_std = p_mean, p_std
         self.stats = {}
+
+    @property
+    def data_per_generator_image(self):
+        """Data images drawn per generator image each iteration."""
+        return self.traits.data_per_generator_image
+
+    def batch_segments(self, batch):
+        """Sizes of the consecutive draws of one iteration with generator batch `batch`."""
+        return self.traits.segments(batch)
+
+    def networks(self):
+        """{name: module} of the networks this loss trains besides the generator."""
+        return {}
+
+    def optimizers(self):
+        """The optimisers this loss steps besides the generator's."""
+        return []
+
+    @property
+    def r1_cadence(self):
+        """Every how many steps the R1 penalty runs (at steps ≡ 0), or None without one."""
+        return None
+
+    def use_sdpa(self, on):
+        """The 'sdpa' speed-up (act_bench.training.speedups): nothing to switch without a discriminator."""
 
     def index_probabilities(self, grid):
         """iCT's discretised lognormal over the pairs (σ_{i−1}, σ_i), i = 1..N−1."""
@@ -102,7 +131,7 @@ class CTLoss:
 class ACTLoss(CTLoss):
     """ACT: (1 − λ)·consistency + λ·softplus(−D(A_p(f_θ(x_σ, σ)), σ)), plus the D step with lazy R1."""
 
-    data_per_generator_image = 2   # first half: generator step; second half: B/2 fake sources + B/2 reals
+    traits = ACT   # first half: generator step; second half: B/2 fake sources + B/2 reals
 
     def __init__(self, discriminator, d_optimizer, augment, controller, lambda_adv=0.3, w_mid=None,
                  r1_gamma=10.0, r1_interval=16, autocast=None, d_scaler=None, **ct_kwargs):
@@ -117,7 +146,34 @@ class ACTLoss(CTLoss):
         self.w_mid = w_mid
         self.r1_gamma = r1_gamma
         self.r1_interval = r1_interval
-        self.attention_mode = None   # act_bench.training.speedups: SDPA in D except where R1 needs double backward
+        self.sdpa = False            # the 'sdpa' speed-up: SDPA in D except where R1 needs double backward
+        self.d_sdpa = None           # whether D's attention runs SDPA now (None: as built)
+
+    def networks(self):
+        return {'discriminator': self.D}
+
+    def optimizers(self):
+        return [self.d_optimizer]
+
+    @property
+    def r1_cadence(self):
+        return self.r1_interval if self.r1_gamma > 0 else None
+
+    def use_sdpa(self, on):
+        """Switching off puts the classic attention processor back everywhere in D."""
+        if self.sdpa and not on:
+            self.set_d_attention(sdpa=False)
+        self.sdpa = on
+
+    def attend(self, double_backward):
+        """With the 'sdpa' speed-up: SDPA in D, except for a coming double backward (R1)."""
+        if self.sdpa:
+            self.set_d_attention(sdpa=not double_backward)
+
+    def set_d_attention(self, sdpa):
+        if sdpa != self.d_sdpa:
+            set_attention(self.D, sdpa)
+            self.d_sdpa = sdpa
 
     def weight(self, index, n):
         """Per-sample λ for the generator."""
@@ -125,8 +181,7 @@ class ACTLoss(CTLoss):
 
     def __call__(self, net, images, target, n, labels=None):
         d, out, index, sigma = self.consistency_terms(net, images, target, n, labels)
-        if self.attention_mode is not None:
-            self.attention_mode(double_backward=False)
+        self.attend(double_backward=False)
         self.D.requires_grad_(False)
         try:
             g = F.softplus(-self.D(self.augment(out, self.controller.p), sigma, labels).float())
@@ -161,9 +216,8 @@ class ACTLoss(CTLoss):
         return loss_fake, loss_real, r1
 
     def after_generator_step(self, net, images, n, step, labels=None):
-        with_r1 = self.r1_gamma > 0 and step % self.r1_interval == 0
-        if self.attention_mode is not None:
-            self.attention_mode(double_backward=with_r1)
+        with_r1 = self.r1_cadence is not None and step % self.r1_cadence == 0
+        self.attend(double_backward=with_r1)
         with torch.autocast(**self.autocast):
             loss_fake, loss_real, r1 = self.discriminator_losses(net, images, n, with_r1, labels)
         loss_fake, loss_real = loss_fake.float(), loss_real.float()

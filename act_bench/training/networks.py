@@ -7,7 +7,7 @@ Image networks are built from diffusers' UNet blocks, as the official ACT code d
 
 import torch
 from diffusers import UNet2DModel
-from diffusers.models.attention_processor import Attention, AttnProcessor
+from diffusers.models.attention_processor import Attention, AttnProcessor, AttnProcessor2_0
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.unets.unet_2d_blocks import UNetMidBlock2D, get_down_block
 from torch import nn
@@ -130,12 +130,12 @@ class UNetGenerator(nn.Module):
         return out[:, -self.keep_channels:]
 
 
-def use_classic_attention(module):
-    """Swap every diffusers attention to the classic (non-SDPA) processor, which supports
-    double backward on CPU; the R1 penalty differentiates through the discriminator twice."""
+def set_attention(module, sdpa):
+    """Every diffusers attention of `module` to scaled-dot-product attention, or to the classic processor,
+    which supports double backward on CPU; the R1 penalty differentiates through the discriminator twice."""
     for m in module.modules():
         if isinstance(m, Attention):
-            m.set_processor(AttnProcessor())
+            m.set_processor(AttnProcessor2_0() if sdpa else AttnProcessor())
     return module
 
 
@@ -166,7 +166,7 @@ class UNetEncoderDiscriminator(nn.Module):
                                   nn.SiLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(4 * last, 1))
         # Official quirk: a second head that no forward pass uses (kept only to match counts).
         self.to_logit_fx = nn.Linear(4 * last, 1) if unused_head else None
-        use_classic_attention(self)
+        set_attention(self, sdpa=False)
 
     def forward(self, x, t, class_labels=None):
         emb = self.embed(t.reshape(-1).expand(x.shape[0]))

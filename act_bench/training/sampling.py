@@ -5,34 +5,27 @@ import math
 import torch
 
 
-@torch.no_grad()
+def sample_seed(run_seed):
+    """The seed of a run's evaluation samples (apart from the training seeds run_seed, run_seed + 1)."""
+    return 10_000 + run_seed
+
+
 def sample(net, shape, n, batch_size=500, mid_sigma=None, clip=True, seed=0, device='cpu', num_classes=None):
-    """Draw n samples: x = f(σ_max·z, σ_max); with `mid_sigma`, one more step
-    x = f(x + sqrt(σ_mid² − σ_min²)·z', σ_mid). Images are clipped to [−1, 1] after each step.
-    Class-conditional nets get labels drawn uniformly (as the official ImageNet evaluation)."""
-    generator = torch.Generator(device=device).manual_seed(seed)
-    out = []
-    for start in range(0, n, batch_size):
-        b = min(batch_size, n - start)
-        z = torch.randn((b, *shape), generator=generator, device=device)
-        labels = torch.randint(num_classes, (b,), generator=generator, device=device) if num_classes else None
-        sigma = torch.full((b,), net.sigma_max, device=device)
-        x = net(net.sigma_max * z, sigma, labels)
-        x = x.clamp(-1, 1) if clip else x
-        if mid_sigma is not None:
-            noise = torch.randn((b, *shape), generator=generator, device=device)
-            x = x + math.sqrt(mid_sigma ** 2 - net.sigma_min ** 2) * noise
-            x = net(x, torch.full((b,), float(mid_sigma), device=device), labels)
-            x = x.clamp(-1, 1) if clip else x
-        out.append(x.cpu())
-    return torch.cat(out)
+    """Samples 0 .. n−1 of `sample_range`'s stream, on the CPU: the one-step ones, or with `mid_sigma` the
+    two-step ones."""
+    name = '1-step' if mid_sigma is None else '2-step'
+    stream = sample_range(net, shape, 0, n, batch_size, seed, mid_sigma, clip, device, num_classes)
+    return torch.cat([batch[name].cpu() for _, batch in stream])
 
 
 @torch.no_grad()
 def sample_range(net, shape, start, end, batch_size, seed=0, mid_sigma=None, clip=True, device='cpu',
                  num_classes=None):
     """Samples start .. end−1 of a seeded stream, batch by batch, for jobs that each take a part of it:
-    yields (index of the batch's first sample, {'1-step': x[, '2-step': x2]}). Batch k of the stream
+    x = f(σ_max·z, σ_max); with `mid_sigma`, one more step x2 = f(x + sqrt(σ_mid² − σ_min²)·z', σ_mid).
+    Images are clipped to [−1, 1] after each step (`clip`); class-conditional nets get labels drawn
+    uniformly (as the official ImageNet evaluation). Yields (index of the batch's first sample,
+    {'1-step': x[, '2-step': x2]}). Batch k of the stream
     (samples k·B .. k·B+B−1) comes from its own generator seeded by (seed, k), so splitting [0, n) into
     ranges in any way draws the same samples. The two-step sample continues from the one-step one."""
     for k in range(start // batch_size, -(-end // batch_size)):

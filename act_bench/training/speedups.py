@@ -1,6 +1,6 @@
 """Switchable speed-ups of the training step. Each one leaves the losses the same: bitwise
 ('foreach' EMA, 'prefetch'), or up to floating-point rounding ('foreach' RAdam, 'sdpa',
-'channels_last', 'tf32', 'compile'); tests/test_speedups.py states the tolerances.
+'channels_last', 'tf32', 'compile'); tests/training/test_speedups.py states the tolerances.
 
   foreach        RAdam steps G and D with the multi-tensor (foreach) kernels; the EMA update
                  is one torch._foreach_lerp_ over all parameters.
@@ -13,14 +13,14 @@
   compile        torch.compile of the generator and its EMA (not D: R1 needs double backward,
                  which compiled graphs do not support); config key train.compile.
 
-`configure(training, names)` switches a built Training to exactly the named set, so the
-benchmark can time every set on one object (act_bench.perf.bench).
+`configure(training, names)` switches a built Training to exactly the named set through the hooks
+Training offers (`Training.use_speedups` calls it), so the benchmark can time every set on one object
+(act_bench.perf.bench).
 """
 
 import torch
-from diffusers.models.attention_processor import Attention, AttnProcessor, AttnProcessor2_0
 
-from act_bench.data.samplers import PrefetchingSampler
+from act_bench.data.samplers import DatasetSampler, PrefetchingSampler
 from act_bench.training.ema import update_ema, update_ema_foreach
 
 SPEEDUPS = ('foreach', 'sdpa', 'prefetch', 'channels_last', 'tf32', 'compile')
@@ -34,94 +34,40 @@ def configured_speedups(train):
 
 
 def configure(training, names):
+    """Switch `training` to exactly the named speed-ups; returns them in SPEEDUPS order."""
     names = set(names)
     unknown = names - set(SPEEDUPS)
     if unknown:
         raise ValueError(f"unknown speed-up {sorted(unknown)[0]!r}; expected one of {', '.join(SPEEDUPS)}")
     set_foreach(training, 'foreach' in names)
-    set_sdpa(training.loss, 'sdpa' in names)
+    training.loss.use_sdpa('sdpa' in names)
     set_prefetch(training, 'prefetch' in names)
     set_channels_last(training, 'channels_last' in names)
     set_tf32(training.device, 'tf32' in names)
-    set_compile(training, 'compile' in names)
-    training.speedups = tuple(n for n in SPEEDUPS if n in names)
-
-#----------------------------------------------------------------------------
-
-def optimizers(training):
-    d_opt = getattr(training.loss, 'd_optimizer', None)
-    return [training.optimizer] + ([d_opt] if d_opt is not None else [])
+    training.compile_generator('compile' in names)
+    return tuple(n for n in SPEEDUPS if n in names)
 
 
 def set_foreach(training, on):
-    for opt in optimizers(training):
-        opt.defaults['foreach'] = on
-        for group in opt.param_groups:
-            group['foreach'] = on
-    training.ema_update = update_ema_foreach if on else update_ema
-
-
-#----------------------------------------------------------------------------
-
-class AttentionSwitch:
-    """Sets every attention of a module to SDPA, or to the classic processor while a double
-    backward (R1) is coming; set_processor is called only when the mode changes."""
-
-    def __init__(self, module):
-        self.layers = [m for m in module.modules() if isinstance(m, Attention)]
-        self.double_backward = None
-
-    def __call__(self, double_backward):
-        if double_backward != self.double_backward:
-            for layer in self.layers:
-                layer.set_processor(AttnProcessor() if double_backward else AttnProcessor2_0())
-            self.double_backward = double_backward
-
-
-def set_sdpa(loss, on):
-    if not hasattr(loss, 'D'):
-        return
-    if on:
-        loss.attention_mode = getattr(loss, 'attention_mode', None) or AttentionSwitch(loss.D)
-    else:
-        if getattr(loss, 'attention_mode', None) is not None:
-            loss.attention_mode(True)   # back to the classic processor everywhere
-        loss.attention_mode = None
-
-#----------------------------------------------------------------------------
+    training.set_optimizer_option('foreach', on)
+    training.set_ema_update(update_ema_foreach if on else update_ema)
 
 
 def set_prefetch(training, on):
     sampler = training.sampler
-    if on and not isinstance(sampler, PrefetchingSampler) and hasattr(sampler, 'draw'):
-        training.sampler = PrefetchingSampler(sampler)
+    if on and isinstance(sampler, DatasetSampler):
+        training.wrap_sampler(PrefetchingSampler)
     elif not on and isinstance(sampler, PrefetchingSampler):
-        sampler.close()
-        training.sampler = sampler.sampler
-
-#----------------------------------------------------------------------------
-
-def networks(training):
-    return [training.net, training.ema] + ([training.loss.D] if hasattr(training.loss, 'D') else [])
+        training.wrap_sampler(PrefetchingSampler.unwrap)
 
 
 def set_channels_last(training, on):
-    if training.data_kind == 'toy2d':
-        return
-    layout = torch.channels_last if on else torch.contiguous_format
-    for net in networks(training):
-        net.to(memory_format=layout)
+    """NHWC weights only for image networks (samples of shape (C, H, W))."""
+    if len(training.shape) == 3:
+        training.set_memory_format(torch.channels_last if on else torch.contiguous_format)
 
 
 def set_tf32(device, on):
     if torch.device(device).type == 'cuda':
         torch.backends.cuda.matmul.allow_tf32 = on
         torch.backends.cudnn.allow_tf32 = on
-
-
-def set_compile(training, on):
-    for net in (training.net, training.ema):
-        if on and getattr(net, '_compiled_call_impl', None) is None:
-            net.compile()
-        elif not on:
-            net._compiled_call_impl = None

@@ -4,11 +4,11 @@ import torch
 from act_bench.training.build import build_discriminator, build_generator
 
 
-@pytest.mark.parametrize('kind,shape', [('toy2d', (2,)), ('digits', (1, 16, 16))])
+@pytest.mark.parametrize('shape', [(2,), (1, 16, 16)], ids=['toy2d', 'digits'])
 @pytest.mark.parametrize('embedding', ['log', 'raw'])
-def test_boundary_condition_is_exact(tiny_config, kind, shape, embedding):
+def test_boundary_condition_is_exact(tiny_config, shape, embedding):
     train = {**tiny_config['train'], 'sigma_embedding': embedding}
-    net = build_generator(kind, shape, tiny_config['models']['tiny'], train)
+    net = build_generator(shape, tiny_config['models']['tiny'], train)
     x = torch.randn(5, *shape)
     out = net(x, torch.full((5,), train['sigma_min']))
     assert torch.equal(out, x)
@@ -17,7 +17,7 @@ def test_boundary_condition_is_exact(tiny_config, kind, shape, embedding):
 
 
 def test_scalings_match_the_formulas(tiny_config):
-    net = build_generator('toy2d', (2,), tiny_config['models']['tiny'], tiny_config['train'])
+    net = build_generator((2,), tiny_config['models']['tiny'], tiny_config['train'])
     sigma = torch.tensor([0.002, 1.0, 80.0], dtype=torch.float64)
     c_skip, c_out, c_in = net.scalings(sigma)
     sd, smin = 0.5, 0.002
@@ -27,9 +27,9 @@ def test_scalings_match_the_formulas(tiny_config):
     assert c_skip[0] == 1 and c_out[0] == 0
 
 
-@pytest.mark.parametrize('kind,shape', [('toy2d', (2,)), ('digits', (1, 16, 16))])
-def test_discriminator_returns_one_logit_per_sample(tiny_config, kind, shape):
-    D = build_discriminator(kind, shape, tiny_config['models']['tiny'], tiny_config['train'])
+@pytest.mark.parametrize('shape', [(2,), (1, 16, 16)], ids=['toy2d', 'digits'])
+def test_discriminator_returns_one_logit_per_sample(tiny_config, shape):
+    D = build_discriminator(shape, tiny_config['models']['tiny'], tiny_config['train'])
     assert D(torch.randn(3, *shape), torch.rand(3) * 80).shape == (3,)
 
 

@@ -82,11 +82,32 @@ def test_fast_step_matches_slow_step(make_run, digits, method):
     assert fast.sampler.state_dict() == slow.sampler.state_dict()
 
 
+@pytest.mark.parametrize('method', ['act', 'ct'])
+def test_switching_speedups_after_construction_matches_configuring_them(make_run, digits, method):
+    """The benchmark's path: Training.use_speedups on a built Training gives the configured numerics."""
+    names = ['foreach', 'sdpa', 'prefetch', 'channels_last']
+    configured, configured_stats = train(make_run, digits, names, method)
+    switched, _ = train(make_run, digits, [], method, steps=0)
+    switched.use_speedups(names)
+    assert switched.speedups == configured.speedups == ('foreach', 'sdpa', 'prefetch', 'channels_last')
+    assert switched.ema_update is update_ema_foreach and isinstance(switched.sampler, PrefetchingSampler)
+    assert all(p.is_contiguous(memory_format=torch.channels_last)
+               for net in switched.networks().values() for p in net.parameters() if p.ndim == 4)
+    switched_stats = [switched.training_step() for _ in range(len(configured_stats))]
+    for a, b in zip(configured_stats, switched_stats):
+        for key in ('loss', 'loss_d', 'r1'):
+            if key in a:
+                torch.testing.assert_close(torch.tensor(b[key]), torch.tensor(a[key]), **LOSS_TOL)
+    switched.use_speedups(())
+    assert switched.speedups == () and switched.ema_update is update_ema
+    assert not isinstance(switched.sampler, PrefetchingSampler)
+
+
 def test_foreach_ema_is_bitwise(tiny_config_module):
     torch.manual_seed(0)
     train_cfg = tiny_config_module['train']
-    net = build_generator('digits', (1, 16, 16), {'unet_channels': [8, 16], 'unet_layers_per_block': 1,
-                                                  'norm_groups': 4}, train_cfg)
+    net = build_generator((1, 16, 16), {'unet_channels': [8, 16], 'unet_layers_per_block': 1,
+                                        'norm_groups': 4}, train_cfg)
     a, b = copy.deepcopy(net), copy.deepcopy(net)
     with torch.no_grad():
         for p in net.parameters():
