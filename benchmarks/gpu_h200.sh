@@ -3,7 +3,8 @@
 # configs' training steps (CT recipe: batch 512; ACT-Aug recipe: batch 80, R1 every 16), and the
 # projected GPU-hours of every run of paper/cifar10 (ACT: 300k iterations).
 #   bash benchmarks/gpu_h200.sh [OUT_DIR]      # from the repository root; one GPU; ~10 min
-# Writes OUT_DIR (default reports/perf/h200): bench_fp32.{json,md}, bench_bf16.{json,md}, estimate.json.
+# Writes OUT_DIR (default reports/perf/h200): bench_fp32.{json,md}, bench_bf16.{json,md}, estimate.json,
+# frechet_cpu.json (the Fréchet distance's ratio on this machine's CPU).
 # The distance is LPIPS when its weights are in resources/lpips (the paper setting), else l2 (said in
 # the JSON's overrides): LPIPS adds two VGG passes per generator step.
 set -euo pipefail
@@ -31,3 +32,6 @@ act-bench estimate paper/cifar10 --device cuda "${distance[@]}" --steps 32 --war
 # Optional (minutes of compilation in the warm-up): torch.compile of G and its EMA.
 #   act-bench bench paper/cifar10 --device cuda --runs '*/act/*/aug-on/*' "${distance[@]}" --steps 16 \
 #       --variants default default+compile --out "$out/bench_compile.json"
+
+# Fréchet distance (FID, fd_digits): clean-fid's sqrtm vs ours, numpy on the GPU machine's CPU cores.
+python benchmarks/frechet.py --dim 2048 64 32 --repeats 3 --out "$out/frechet_cpu.json" > /dev/null

@@ -11,6 +11,7 @@ os.environ.setdefault('POT_BACKEND_DISABLE_PYTORCH', '1')
 import ot  # noqa: E402
 
 from act_bench.data.kinds import kind_of  # noqa: E402
+from act_bench.evaluation.frechet import frechet_distance  # noqa: E402
 
 
 class ExactW2:
@@ -36,16 +37,15 @@ class SlicedW2:
 
 
 class FrechetDistance:
-    """Fréchet distance between Gaussian fits of features (clean-fid's `frechet_distance`)."""
+    """Fréchet distance between Gaussian fits of features (`act_bench.evaluation.frechet`)."""
 
     def __init__(self, name, extractor):
         self.name, self.extractor = name, extractor
         self.feature_extractor = f'{extractor.name} ({extractor.source})'
 
     def __call__(self, generated, reference):
-        from cleanfid.fid import frechet_distance
         stats = [(f.mean(0), np.cov(f, rowvar=False)) for f in (self.extractor(generated), self.extractor(reference))]
-        return float(frechet_distance(*stats[0], *stats[1]))
+        return frechet_distance(*stats[0], *stats[1])
 
 
 def metrics_for(data_kind, classifier_path=None):

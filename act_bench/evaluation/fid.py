@@ -175,13 +175,6 @@ def load_statistics(path):
         return data['mu'].astype(np.float64), data['sigma'].astype(np.float64), meta
 
 
-def fid_from_statistics(mu1, sigma1, mu2, sigma2):
-    """clean-fid's `frechet_distance`."""
-    from cleanfid.fid import frechet_distance
-    return float(frechet_distance(np.asarray(mu1, np.float64), np.asarray(sigma1, np.float64),
-                                  np.asarray(mu2, np.float64), np.asarray(sigma2, np.float64)))
-
-
 def _is_probabilities(x):
     return bool(((x >= 0) & (x <= 1)).all() and np.allclose(x.sum(1), 1, atol=1e-3))
 

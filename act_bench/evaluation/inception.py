@@ -18,7 +18,8 @@ import torch
 
 from act_bench.data.kinds import kind_of
 from act_bench.runtime.errors import ConfigError
-from act_bench.evaluation.fid import InceptionFeatures, fid_from_statistics, load_statistics, save_statistics
+from act_bench.evaluation.fid import InceptionFeatures, load_statistics, save_statistics
+from act_bench.evaluation.frechet import frechet_distance
 
 LOGIT_CLASSES = 1008  # the TorchScript Inception's output layer
 GRID_IMAGES = 8       # one-step images kept by shard 0 for the report's sample grid
@@ -200,7 +201,7 @@ def records(stats, reference_path, sampler, extractor_name, mode):
     mu, sigma = stats.fid_statistics()
     common = {'sampler': sampler, 'n_generated': stats.count, 'feature_extractor': extractor_name, 'mode': mode}
     is_mean, is_std = stats.inception_score()
-    return [{'metric': 'fid', **common, 'value': fid_from_statistics(mu, sigma, mu_ref, sigma_ref),
+    return [{'metric': 'fid', **common, 'value': frechet_distance(mu, sigma, mu_ref, sigma_ref),
              'n_reference': meta.get('n'), 'reference': reference_description(meta)},
             {'metric': 'is', **common, 'value': is_mean, 'std': is_std, 'splits': stats.splits,
              'n_reference': None, 'reference': None}]

@@ -16,8 +16,9 @@ from torch import nn
 
 from act_bench.evaluation import fid
 from act_bench.evaluation.fid import (WEIGHTS_FILE, InceptionFeatures, InceptionWeightsMissing, feature_statistics,
-                           fid_from_statistics, inception_score, load_statistics, quantize, save_statistics)
+                                     inception_score, load_statistics, quantize, save_statistics)
 from act_bench.evaluation.bundled_metrics import FrechetDistance
+from act_bench.evaluation.frechet import frechet_distance
 
 # the stand-in is written with torch.jit.script/save, which torch 2.14 deprecates (clean-fid's file is TorchScript)
 pytestmark = pytest.mark.filterwarnings('ignore:`torch.jit.:FutureWarning')
@@ -189,13 +190,13 @@ def test_frechet_distance_closed_form_and_scipy():
     m1, m2 = rng.standard_normal(5), rng.standard_normal(5)
     d1, d2 = rng.uniform(0.5, 2, 5), rng.uniform(0.1, 3, 5)
     s1, s2 = q @ np.diag(d1) @ q.T, q @ np.diag(d2) @ q.T
-    assert fid_from_statistics(m1, s1, m2, s2) == pytest.approx(_closed_form(m1, d1, m2, d2), rel=1e-8)
-    assert fid_from_statistics(m1, s1, m1, s1) == pytest.approx(0, abs=1e-8)
+    assert frechet_distance(m1, s1, m2, s2) == pytest.approx(_closed_form(m1, d1, m2, d2), rel=1e-8)
+    assert frechet_distance(m1, s1, m1, s1) == pytest.approx(0, abs=1e-8)
     # non-commuting covariances: the direct scipy formula
     a, b = rng.standard_normal((5, 5)), rng.standard_normal((5, 5))
     s3, s4 = a @ a.T + np.eye(5), b @ b.T + np.eye(5)
     direct = ((m1 - m2) ** 2).sum() + np.trace(s3 + s4 - 2 * scipy.linalg.sqrtm(s3 @ s4).real)
-    assert fid_from_statistics(m1, s3, m2, s4) == pytest.approx(direct, rel=1e-8)
+    assert frechet_distance(m1, s3, m2, s4) == pytest.approx(direct, rel=1e-8)
 
 
 def test_feature_statistics_recover_a_known_distance():
@@ -210,7 +211,7 @@ def test_feature_statistics_recover_a_known_distance():
     mu2, s2 = feature_statistics(x2)
     assert mu1.dtype == s1.dtype == np.float64 and s1.shape == (4, 4)
     np.testing.assert_allclose(s1, q @ np.diag(d1) @ q.T, atol=0.05)
-    assert fid_from_statistics(mu1, s1, mu2, s2) == pytest.approx(_closed_form(m1, d1, m2, d2), rel=0.03)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(_closed_form(m1, d1, m2, d2), rel=0.03)
     with pytest.raises(ValueError):
         feature_statistics(np.zeros((1, 4)))
 

@@ -15,7 +15,8 @@ from PIL import Image
 from test_fid import _no_downloads, _StandInInception  # noqa: F401  (the autouse fixture applies here too)
 
 from act_bench import cli
-from act_bench.evaluation.fid import WEIGHTS_FILE, feature_statistics, fid_from_statistics, inception_score
+from act_bench.evaluation.fid import WEIGHTS_FILE, feature_statistics, inception_score
+from act_bench.evaluation.frechet import frechet_distance
 from act_bench.evaluation.inception import InceptionStatistics, inception_records
 from act_bench.training.sampling import sample_range
 
@@ -67,9 +68,9 @@ def test_frechet_distance_of_known_gaussians_from_merged_statistics():
     direct = ((x1.mean(0) - x2.mean(0)) ** 2).sum() + np.trace(
         np.cov(x1, rowvar=False) + np.cov(x2, rowvar=False)
         - 2 * scipy.linalg.sqrtm(np.cov(x1, rowvar=False) @ np.cov(x2, rowvar=False)).real)
-    assert fid_from_statistics(mu1, c1, mu2, c2) == pytest.approx(direct, rel=1e-9)
+    assert frechet_distance(mu1, c1, mu2, c2) == pytest.approx(direct, rel=1e-9)
     true = ((m1 - m2) ** 2).sum() + np.trace(s1 + s2 - 2 * scipy.linalg.sqrtm(s1 @ s2).real)
-    assert fid_from_statistics(mu1, c1, mu2, c2) == pytest.approx(true, rel=0.05)
+    assert frechet_distance(mu1, c1, mu2, c2) == pytest.approx(true, rel=0.05)
 
 
 class _Net(torch.nn.Module):
@@ -143,15 +144,15 @@ def test_reference_statistics_of_the_training_images(setup):
 
 @pytest.fixture
 def fid_spy(monkeypatch):
-    """The FID of 2048-dimensional statistics takes scipy's sqrtm a minute on 2 cores, so these tests
-    record what reaches it (clean-fid's frechet_distance is checked against scipy in test_fid.py and
-    above; the heavy workflow test runs it for real) and return the trace term's upper bound."""
+    """These tests record what reaches the Fréchet distance of 2048-dimensional statistics (seconds per
+    call on 2 cores; checked against scipy and clean-fid in test_fid.py, test_frechet.py and above; the
+    heavy workflow test runs it for real) and return the trace term's upper bound."""
     calls = []
 
     def spy(mu1, sigma1, mu2, sigma2):
         calls.append((mu1, sigma1, mu2, sigma2))
         return float(((mu1 - mu2) ** 2).sum() + np.trace(sigma1) + np.trace(sigma2))
-    monkeypatch.setattr('act_bench.evaluation.inception.fid_from_statistics', spy)
+    monkeypatch.setattr('act_bench.evaluation.inception.frechet_distance', spy)
     return calls
 
 
