@@ -27,11 +27,16 @@ def test_a_built_wheel_works_outside_the_checkout(tmp_path):
     """`pip install .` (not editable) ships the schema and the paper numbers as package data, so
     `act-bench params <config.yaml>` works from any directory."""
     import os
+    import shutil
     import subprocess
     import sys
-    wheels, site = tmp_path / 'wheels', tmp_path / 'site'
+    wheels, site, source = tmp_path / 'wheels', tmp_path / 'site', tmp_path / 'source'
+    # build from a copy: building writes build/ beside the source
+    shutil.copytree(REPO / 'act_bench', source / 'act_bench', ignore=shutil.ignore_patterns('__pycache__'))
+    for name in ('pyproject.toml', 'README.md'):
+        shutil.copy(REPO / name, source / name)
     pip = [sys.executable, '-m', 'pip', '--disable-pip-version-check', '--no-input']
-    subprocess.run([*pip, 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(wheels), str(REPO)],
+    subprocess.run([*pip, 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(wheels), str(source)],
                    check=True, capture_output=True, cwd=tmp_path)
     wheel, = wheels.glob('act_bench-*.whl')
     subprocess.run([*pip, 'install', '--no-deps', '-q', '--target', str(site), str(wheel)], check=True,
