@@ -16,8 +16,7 @@ report: "workflow/report/workflow.rst"
 
 rule all:
     input:
-        f"results/{NAME}/summary.csv",
-        expand("reports/{name}/{table}.{ext}", name=NAME, table=TABLES, ext=["md", "tex"]),
-        expand("reports/{name}/{dataset}/{plot}.{ext}", name=NAME, dataset=sorted({r.dataset for r in RUNS}),
-               plot=PLOTS, ext=["png", "pdf"]),
+        layout.SUMMARY.format(name=NAME),
+        expand(layout.TABLE, name=NAME, table=TABLES, ext=["md", "tex"]),
+        expand(layout.PLOT, name=NAME, dataset=DATASETS, plot=PLOTS, ext=["png", "pdf"]),
     default_target: True

@@ -9,6 +9,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from act_bench import layout
 from act_bench.data.kinds import kind_of
 from act_bench.methods import METHOD_TRAITS
 from act_bench.runtime.errors import ConfigError
@@ -143,8 +144,7 @@ class Run:
     @property
     def path(self):
         """Run directory relative to the workflow root."""
-        return (f'results/{self.config_name}/runs/{self.dataset}/{self.method}/batch{self.batch_size}/'
-                f'{self.model}/aug-{self.augment}/seed{self.seed}')
+        return layout.run_dir(name=self.config_name, **self.wildcards)
 
     @property
     def wildcards(self):

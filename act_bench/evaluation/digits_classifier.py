@@ -43,6 +43,18 @@ def save_classifier(model, accuracy, path):
                 'in_channels': model.features[0].in_channels, 'eval_accuracy': accuracy}, path)
 
 
+def write_classifier(config, data_path, out):
+    """Train the digits feature extractor on a prepared dataset with evaluation.classifier; returns its
+    held-out accuracy."""
+    from act_bench.data.bundled import load_dataset
+    data = load_dataset(data_path)
+    c = config['evaluation']['classifier']
+    model, accuracy = train_digits_classifier(data['train'], data['train_labels'], data['eval'], data['eval_labels'],
+                                              c['iterations'], c['batch_size'], c['lr'], c['feature_dim'], c['seed'])
+    save_classifier(model, accuracy, out)
+    return accuracy
+
+
 class ClassifierFeatures:
     """Callable: images in [−1, 1] (N, C, H, W) → penultimate-layer features (N, feature_dim)."""
 

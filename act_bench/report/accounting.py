@@ -5,19 +5,10 @@ allocated GPU-hours that `sacct` reports for every attempt.
 Measured time counts as GPU time only where the job ran on CUDA devices (seconds × devices); a CPU
 run has 0 GPU-hours (`device_hours` in train_summary.json keeps its time on any device)."""
 
-import os
 import subprocess
 
 SECONDS_PER_HOUR = 3600.0
 SACCT_FIELDS = 'JobIDRaw,State,ElapsedRaw,AllocTRES,ReqTRES'
-
-
-def job_record(step, seconds, device, **extra):
-    """What one evaluation job records about itself: its wall seconds, device and SLURM job id."""
-    import torch
-    name = torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'
-    return {'step': step, 'seconds': float(seconds), 'device': device.type, 'device_name': name, 'n_devices': 1,
-            'slurm_job_id': os.environ.get('SLURM_JOB_ID'), **extra}
 
 
 def _gpu_seconds(seconds, device, n_devices):

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from act_bench import layout
 from act_bench.report.accounting import gpu_hours, sacct_gpu_hours, slurm_job_ids
-from act_bench.config import expand_runs
 from act_bench.report.paper_numbers import paper_entry
 
 VARIANT_ORDER = ['CT', 'ACT', 'ACT-Aug']
@@ -25,16 +25,17 @@ def _read_json(path):
     return json.loads(Path(path).read_text())
 
 
-def aggregate(config, root, sacct=sacct_gpu_hours):
-    """Rows of summary.csv: the run's wildcards, metrics per sampler, parameter counts, time and GPU-hours
-    (measured; and allocated, from `sacct`, when the run's jobs ran under SLURM)."""
+def aggregate(config, runs, sacct=sacct_gpu_hours):
+    """Rows of summary.csv, one per (run directory, its config.Run) of `runs`: the run's wildcards, metrics per
+    sampler, parameter counts, time and GPU-hours (measured; and allocated, from `sacct`, when the run's jobs
+    ran under SLURM)."""
     rows = []
-    for run in expand_runs(config):
-        d = Path(root) / run.path
-        evaluation = _read_json(d / 'metrics.json')
+    for run_dir, run in runs:
+        d = Path(run_dir)
+        evaluation = _read_json(d / layout.METRICS)
         metrics = evaluation['records']
-        params = _read_json(d / 'params.json')
-        summary = _read_json(d / 'train_summary.json')
+        params = _read_json(d / layout.PARAMS)
+        summary = _read_json(d / layout.TRAIN_SUMMARY)
         row = {'config': config['name'], **run.wildcards, 'variant': variant(run.method, run.augment),
                'primary_metric': f"{metrics[0]['metric']}_{_slug(metrics[0]['sampler'])}"}
         for r in metrics:

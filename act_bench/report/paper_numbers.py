@@ -7,11 +7,9 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-PAPER_NUMBERS_PATH = Path(__file__).with_name('paper_numbers.yaml')
+from act_bench.data.kinds import kind_of
 
-# A dataset of these kinds is compared with this paper entry unless its config sets `paper:`;
-# LSUN and image folders name their entry explicitly (e.g. `paper: lsun_cat256`), bundled data has none.
-PAPER_ENTRY_OF_KIND = {'cifar10': 'cifar10', 'imagenet64': 'imagenet64'}
+PAPER_NUMBERS_PATH = Path(__file__).with_name('paper_numbers.yaml')
 
 VALUE_SCHEMA = {
     'type': 'object', 'additionalProperties': False, 'required': ['value', 'source', 'where', 'confidence'],
@@ -59,8 +57,9 @@ def load_paper_numbers(path=PAPER_NUMBERS_PATH):
 
 
 def paper_entry(dataset_spec):
-    """Name of the paper entry a config dataset is compared with, or None (bundled data)."""
-    return dataset_spec.get('paper', PAPER_ENTRY_OF_KIND.get(dataset_spec['kind']))
+    """Name of the paper entry a config dataset is compared with: its `paper:`, else its kind's (None for bundled
+    data; LSUN and image folders name theirs, e.g. `paper: lsun_cat256`)."""
+    return dataset_spec.get('paper', kind_of(dataset_spec).paper_entry)
 
 
 def paper_value(entry, variant, quantity):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from act_bench.config import expand_runs
+from act_bench import layout
 from act_bench.report.aggregate import VARIANT_ORDER, variant
 from act_bench.report.tables import hours_column
 
@@ -41,34 +41,32 @@ def hue_order(df):
     return [v for v in VARIANT_ORDER if v in set(df['variant'])]
 
 
-def dataset_runs(config, dataset):
-    return [run for run in expand_runs(config) if run.dataset == dataset]
-
-
-def run_labels(run):
-    return {'variant': variant(run.method, run.augment), 'batch_size': run.batch_size, 'seed': run.seed,
-            'model': run.model}
+def run_labels(run_dir):
+    """What a run's lines and panels are labelled with, read from its directory."""
+    run = layout.parse_run_dir(run_dir)
+    return {'variant': variant(run['method'], run['augment']), 'batch_size': run['batch_size'], 'seed': run['seed'],
+            'model': run['model']}
 
 #----------------------------------------------------------------------------
 # Inputs.
 
-def training_logs(runs, root):
+def training_logs(run_dirs):
     frames = []
-    for run in runs:
-        log = pd.read_json(Path(root) / run.path / 'train_log.jsonl', lines=True)
-        frames.append(log.assign(**run_labels(run)))
+    for run_dir in run_dirs:
+        log = pd.read_json(Path(run_dir) / layout.TRAIN_LOG, lines=True)
+        frames.append(log.assign(**run_labels(run_dir)))
     return pd.concat(frames, ignore_index=True)
 
 
-def metric_curves(runs, root):
+def metric_curves(run_dirs):
     """Long frame of every run's metric_curve.json records, and the reasons runs were skipped."""
     frames, skipped = [], set()
-    for run in runs:
-        curve = json.loads((Path(root) / run.path / 'metric_curve.json').read_text())
+    for run_dir in run_dirs:
+        curve = json.loads((Path(run_dir) / layout.METRIC_CURVE).read_text())
         if curve['skipped']:
             skipped.add(curve['skipped'])
         if curve['records']:
-            frames.append(pd.DataFrame(curve['records']).assign(**run_labels(run)))
+            frames.append(pd.DataFrame(curve['records']).assign(**run_labels(run_dir)))
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), sorted(skipped)
 
 #----------------------------------------------------------------------------
@@ -140,25 +138,25 @@ def image_strip(images):
     return np.clip(strip[..., 0] if strip.shape[-1] == 1 else strip, 0, 1)
 
 
-def one_step_samples(run_dir):
+def one_step_samples(run_dir, kind):
     """Bundled data: the run's samples.npz; image data (FID path, no stored samples): the few one-step
-    images its first feature shard keeps."""
-    if (run_dir / 'samples.npz').exists():
-        with np.load(run_dir / 'samples.npz') as f:
-            return f['1-step'][:SAMPLES_PER_RUN if f['1-step'].ndim == 4 else 1000]
-    with np.load(run_dir / 'fid' / 'shard0.npz') as f:
-        return f['grid_1step'][:SAMPLES_PER_RUN]
+    images its first feature shard keeps. A scatter keeps up to 1000 points."""
+    n = 1000 if kind.sample_grid == 'scatter' else SAMPLES_PER_RUN
+    if kind.bundled:
+        with np.load(Path(run_dir) / layout.SAMPLES) as f:
+            return f['1-step'][:n]
+    with np.load(Path(run_dir) / layout.FID_SHARD.format(shard=0)) as f:
+        return f['grid_1step'][:n]
 
 
-def sample_grid(runs, root):
+def sample_grid(run_dirs, kind):
     """A row of one-step samples per run (images), or a scatter per run (toy 2-D data)."""
     plt = _pyplot()
-    runs = sorted(runs, key=lambda r: (VARIANT_ORDER.index(variant(r.method, r.augment)), r.batch_size, r.seed))
-    samples = []
-    for run in runs:
-        samples.append(one_step_samples(Path(root) / run.path))
-    titles = [f'{variant(r.method, r.augment)}, batch {r.batch_size}, seed {r.seed}' for r in runs]
-    if samples[0].ndim == 4:
+    runs = [(run_labels(d), d) for d in run_dirs]
+    runs.sort(key=lambda r: (VARIANT_ORDER.index(r[0]['variant']), r[0]['batch_size'], r[0]['seed']))
+    samples = [one_step_samples(d, kind) for _, d in runs]
+    titles = [f"{r['variant']}, batch {r['batch_size']}, seed {r['seed']}" for r, _ in runs]
+    if kind.sample_grid == 'images':
         fig, axes = plt.subplots(len(runs), 1, figsize=(8, 1.1 * len(runs)), squeeze=False)
         for ax, x, title in zip(axes[:, 0], samples, titles):
             ax.imshow(image_strip(x), cmap='gray', vmin=0, vmax=1, interpolation='nearest')
@@ -177,8 +175,9 @@ def sample_grid(runs, root):
 
 #----------------------------------------------------------------------------
 
-def write_plots(config, summary_path, root, dataset, out_dir):
-    """Every plot of PLOTS for one dataset, as out_dir/<plot>.png and .pdf."""
+def write_plots(summary_path, run_dirs, dataset, kind, out_dir):
+    """Every plot of PLOTS for one dataset (of DatasetKind `kind`) from its run directories, as
+    out_dir/<plot>.png and .pdf."""
     import seaborn as sns
     sns.set_theme(style='whitegrid', context='paper')
     out_dir = Path(out_dir)
@@ -186,14 +185,13 @@ def write_plots(config, summary_path, root, dataset, out_dir):
     summary = pd.read_csv(summary_path)
     summary = summary[summary['dataset'] == dataset]
     primary = summary['primary_metric'].iloc[0]
-    runs = dataset_runs(config, dataset)
-    logs = training_logs(runs, root)
-    curves, skipped = metric_curves(runs, root)
+    logs = training_logs(run_dirs)
+    curves, skipped = metric_curves(run_dirs)
     figures = {'metric_vs_batch_size': metric_vs_batch_size(sns, summary, primary),
                'metric_vs_gpu_hours': metric_vs_gpu_hours(sns, summary, primary),
                'training_curves': training_curves(sns, logs),
                'metric_over_training': metric_over_training(sns, curves, skipped),
-               'aug_p': aug_p(sns, logs), 'samples': sample_grid(runs, root)}
+               'aug_p': aug_p(sns, logs), 'samples': sample_grid(run_dirs, kind)}
     for stem, fig in figures.items():
         fig.suptitle(f'{dataset}: {stem.replace("_", " ")}', y=1.02, fontsize=10)
         save(fig, out_dir, stem)

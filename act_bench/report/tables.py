@@ -12,6 +12,7 @@ from act_bench.runtime.errors import ConfigError
 from act_bench.report.paper_numbers import load_paper_numbers, paper_value
 from act_bench.report.aggregate import VARIANT_ORDER
 
+TABLES = ('summary', 'ablations')   # each written as <table>.md and <table>.tex
 WILDCARDS = ['dataset', 'method', 'batch_size', 'model', 'augment', 'seed']
 ACT_KNOBS = ['lambda_adv', 'w_mid', 'r1_gamma']       # train settings only ACT uses
 ABLATIONS = [('batch_size', 'batch size', None), ('augment', 'augmentation (ACT-Aug)', 'act'),
@@ -282,8 +283,8 @@ def write_tables(summary_path, reference_files, out_dir, estimate_path=None):
     summary = with_estimate(summary, load_estimate(estimate_path) if estimate_path else None)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    documents = {'summary': summary_sections(summary, floors_of(reference_files)),
-                 'ablations': ablation_sections(summary)}
+    documents = dict(zip(TABLES, (summary_sections(summary, floors_of(reference_files)),
+                                  ablation_sections(summary))))
     for name, sections in documents.items():
         (out_dir / f'{name}.md').write_text(render_markdown(sections))
         (out_dir / f'{name}.tex').write_text(render_latex(sections))

@@ -165,9 +165,10 @@ def _direct_statistics(setup):
     """Features and IS of the run's 20 samples generated in one pass, without shards or merging."""
     from act_bench.config import find_run, load_config
     from act_bench.evaluation.inception import build_extractor
+    from act_bench.training.build import load_generator
     config = load_config(setup['config'])
     run = find_run(config, dataset='tiny', method='ct', batch_size=4, model='tiny', augment='off', seed=0)
-    net, state = cli.load_generator(config, run, setup['run'] / 'final.pt')
+    net, state = load_generator(config, run, setup['run'] / 'final.pt')
     extractor = build_extractor(config)
     out = {}
     for sampler in ('1-step', '2-step'):

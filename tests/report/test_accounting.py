@@ -114,7 +114,7 @@ def test_aggregate_has_the_gpu_hours_columns(tmp_path, tiny_config):
         (d / 'metrics.json').write_text(json.dumps({'records': [
             {'metric': 'fid', 'sampler': '1-step', 'value': 3.5}, {'metric': 'is', 'sampler': '1-step', 'value': 9.1}],
             'jobs': [{**JOBS[0], 'slurm_job_id': None}] if i else JOBS}))
-    summary = aggregate(tiny_config, tmp_path, sacct=fake_sacct)
+    summary = aggregate(tiny_config, [(tmp_path / run.path, run) for run in expand_runs(tiny_config)], sacct=fake_sacct)
     assert summary['primary_metric'].iloc[0] == 'fid_1step' and summary['is_1step'].iloc[0] == 9.1
     first, other = summary.iloc[0], summary.iloc[1]
     assert first['slurm_job_ids'] == '11 12 20 21' and first['sacct_gpu_hours'] == 1.5

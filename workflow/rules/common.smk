@@ -6,11 +6,12 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from act_bench.data.kinds import BUNDLED_KINDS
-
-from act_bench.runtime.errors import ConfigError
-
+from act_bench import layout
 from act_bench.config import config_path, expand_runs, load_config
+from act_bench.data.kinds import kind_of
+from act_bench.report.plots import PLOTS
+from act_bench.report.tables import TABLES
+from act_bench.runtime.errors import ConfigError
 
 
 CONFIG_FILE = str(config_path(config.get("config", "default")))
@@ -41,20 +42,29 @@ def run_args(wildcards):
     )
 
 
+def kind(dataset):
+    """The DatasetKind of a dataset of the config."""
+    return kind_of(CFG["datasets"][dataset])
+
+
 def run_files(filename):
     """`filename` inside every run directory of the config."""
-    return [f"{run.path}/{filename}" for run in RUNS]
+    return [layout.run_file(filename, name=NAME, **run.wildcards) for run in RUNS]
+
+
+def run_dir_args(files):
+    """`--run DIR` for the run directory of each of `files` (one file per run)."""
+    return " ".join(f"--run {shlex.quote(str(Path(f).parent))}" for f in files)
+
+
+PREPARED_INPUTS = {"npz": layout.DATA_NPZ, "imagenet64_folder": layout.IMAGENET64_META}
 
 
 def data_input(wildcards):
     """Prepared data of a dataset: the bundled .npz, the converted ImageNet64 folder's meta.json,
     or nothing (CIFAR10, LSUN and image folders are read where the config says)."""
-    kind = CFG["datasets"][wildcards.dataset]["kind"]
-    if kind in BUNDLED_KINDS:
-        return f"results/{wildcards.name}/data/{wildcards.dataset}.npz"
-    if kind == "imagenet64":
-        return f"results/{wildcards.name}/data/{wildcards.dataset}/meta.json"
-    return []
+    prepared = kind(wildcards.dataset).prepared_input
+    return PREPARED_INPUTS[prepared].format(**wildcards) if prepared else []
 
 
 def data_arg(wildcards, input):
@@ -65,9 +75,7 @@ def data_arg(wildcards, input):
 
 
 def classifier_input(wildcards):
-    if CFG["datasets"][wildcards.dataset]["kind"] != "digits":
-        return []
-    return f"results/{wildcards.name}/features/{wildcards.dataset}-classifier.pt"
+    return layout.CLASSIFIER.format(**wildcards) if kind(wildcards.dataset).needs_classifier else []
 
 
 def classifier_arg(wildcards, input):
@@ -105,7 +113,7 @@ def job_resources(group):
 
 def _dataset_pattern(bundled):
     """A wildcard pattern matching exactly the config's bundled (or image) dataset names; never empty."""
-    names = sorted(n for n, spec in CFG["datasets"].items() if (spec["kind"] in BUNDLED_KINDS) == bundled)
+    names = sorted(n for n in CFG["datasets"] if kind(n).bundled == bundled)
     return "|".join(re.escape(n) for n in names) or "(?!)"
 
 
@@ -116,34 +124,34 @@ FID = CFG["evaluation"]["fid"]
 
 
 def fid_reference_file(wildcards):
-    return f"results/{wildcards.name}/reference/{wildcards.dataset}_inception_{FID['mode']}.npz"
+    return layout.INCEPTION_REFERENCE.format(mode=FID["mode"], **wildcards)
 
 
 def fid_shards(wildcards):
-    run = "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}"
-    return [f"{run}/fid/shard{i}.npz".format(**wildcards) for i in range(FID["shards"])]
+    return [layout.run_file(layout.FID_SHARD, shard=i, **wildcards) for i in range(FID["shards"])]
 
 
 def fid_data_input(wildcards):
     """Training data for computed reference statistics; nothing when the dataset names an .npz."""
     return [] if CFG["datasets"][wildcards.dataset].get("fid_reference") else data_input(wildcards)
 # Report outputs (workflow/rules/report.smk): tables per config, plots per dataset.
-PLOTS = ["metric_vs_batch_size", "metric_vs_gpu_hours", "training_curves", "metric_over_training", "aug_p", "samples"]
-TABLES = ["summary", "ablations"]
+DATASETS = sorted({r.dataset for r in RUNS})
 
 
 def dataset_run_files(filename):
     """`filename` inside every run directory of the wildcard's dataset."""
-    return lambda wildcards: [f"{run.path}/{filename}" for run in RUNS if run.dataset == wildcards.dataset]
+    return lambda wildcards: [layout.run_file(filename, name=NAME, **run.wildcards) for run in RUNS
+                              if run.dataset == wildcards.dataset]
 
 
 def plot_outputs():
     """Each plot as PNG (in the HTML report, under its dataset) and PDF."""
     out = []
     for plot in PLOTS:
-        out.append(report(f"reports/{{name}}/{{dataset}}/{plot}.png", caption=f"../report/{plot}.rst",
-                          category="{dataset}", labels={"dataset": "{dataset}", "figure": plot.replace("_", " ")}))
-        out.append(f"reports/{{name}}/{{dataset}}/{plot}.pdf")
+        out.append(report(layout.PLOT.format(name="{name}", dataset="{dataset}", plot=plot, ext="png"),
+                          caption=f"../report/{plot}.rst", category="{dataset}",
+                          labels={"dataset": "{dataset}", "figure": plot.replace("_", " ")}))
+        out.append(layout.PLOT.format(name="{name}", dataset="{dataset}", plot=plot, ext="pdf"))
     return out
 
 
@@ -151,21 +159,20 @@ def table_outputs():
     """Each table as Markdown (in the HTML report) and LaTeX."""
     out = []
     for table in TABLES:
-        out.append(report(f"reports/{{name}}/{table}.md", caption=f"../report/{table}.rst", category="tables",
-                          labels={"table": table}))
-        out.append(f"reports/{{name}}/{table}.tex")
+        out.append(report(layout.TABLE.format(name="{name}", table=table, ext="md"),
+                          caption=f"../report/{table}.rst", category="tables", labels={"table": table}))
+        out.append(layout.TABLE.format(name="{name}", table=table, ext="tex"))
     return out
 
 
 def existing_estimate(wildcards):
     """results/<name>/estimate.json when `act-bench estimate` has written it (the tables then show the
     projected GPU-hours beside the measured ones); never makes the workflow run the estimate."""
-    path = f"results/{wildcards.name}/estimate.json"
+    path = layout.ESTIMATE.format(**wildcards)
     return [path] if Path(path).exists() else []
 
 
 def dataset_sample_files(wildcards):
     """Where the sample grid's one-step images are: samples.npz (bundled data) or the first FID shard."""
-    kind = CFG["datasets"][wildcards.dataset]["kind"]
-    name = "samples.npz" if kind in BUNDLED_KINDS else "fid/shard0.npz"
+    name = layout.SAMPLES if kind(wildcards.dataset).bundled else layout.FID_SHARD.format(shard=0)
     return dataset_run_files(name)(wildcards)

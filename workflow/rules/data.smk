@@ -4,9 +4,9 @@
 
 rule prepare_data:
     output:
-        "results/{name}/data/{dataset}.npz",
+        layout.DATA_NPZ,
     log:
-        "results/{name}/logs/prepare_data/{dataset}.log",
+        layout.config_log("prepare_data/{dataset}"),
     params:
         config=CONFIG_FILE,
     resources:
@@ -20,9 +20,9 @@ rule prepare_data:
 
 rule convert_imagenet64:
     output:
-        "results/{name}/data/{dataset}/meta.json",
+        layout.IMAGENET64_META,
     log:
-        "results/{name}/logs/convert_imagenet64/{dataset}.log",
+        layout.config_log("convert_imagenet64/{dataset}"),
     params:
         npz_dir=lambda wc: CFG["datasets"][wc.dataset]["npz_dir"],
         out=lambda wc, output: str(Path(output[0]).parent),
@@ -36,11 +36,11 @@ rule convert_imagenet64:
 
 rule train_classifier:
     input:
-        "results/{name}/data/{dataset}.npz",
+        layout.DATA_NPZ,
     output:
-        "results/{name}/features/{dataset}-classifier.pt",
+        layout.CLASSIFIER,
     log:
-        "results/{name}/logs/train_classifier/{dataset}.log",
+        layout.config_log("train_classifier/{dataset}"),
     params:
         config=CONFIG_FILE,
     threads: CFG["threads"]

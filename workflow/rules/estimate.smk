@@ -5,9 +5,9 @@
 
 rule estimate:
     output:
-        "results/{name}/estimate.json",
+        layout.ESTIMATE,
     log:
-        "results/{name}/logs/estimate.log",
+        layout.config_log("estimate"),
     params:
         config=CONFIG_FILE,
     threads: CFG["threads"]

@@ -4,13 +4,13 @@
 
 rule sample:
     input:
-        final="results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/final.pt",
+        final=layout.run_file(layout.FINAL),
     output:
-        "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/samples.npz",
+        layout.run_file(layout.SAMPLES),
     wildcard_constraints:
         dataset=BUNDLED_DATASETS,
     log:
-        "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/sample.log",
+        layout.run_file(layout.stage_log("sample")),
     params:
         run=run_args,
     threads: CFG["threads"]
@@ -24,15 +24,15 @@ rule sample:
 
 rule evaluate:
     input:
-        samples="results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/samples.npz",
+        samples=layout.run_file(layout.SAMPLES),
         data=data_input,
         classifier=classifier_input,
     output:
-        "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/metrics.json",
+        layout.run_file(layout.METRICS),
     wildcard_constraints:
         dataset=BUNDLED_DATASETS,
     log:
-        "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/evaluate.log",
+        layout.run_file(layout.stage_log("evaluate")),
     params:
         data=data_arg,
         config=CONFIG_FILE,
@@ -49,9 +49,9 @@ rule evaluate:
 
 rule count_params:
     output:
-        "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/params.json",
+        layout.run_file(layout.PARAMS),
     log:
-        "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/count_params.log",
+        layout.run_file(layout.stage_log("count_params")),
     params:
         run=run_args,
     resources:
@@ -67,11 +67,11 @@ rule reference_metrics:
         data=data_input,
         classifier=classifier_input,
     output:
-        "results/{name}/reference/{dataset}.json",
+        layout.REFERENCE,
     wildcard_constraints:
         dataset=BUNDLED_DATASETS,
     log:
-        "results/{name}/logs/reference_metrics/{dataset}.log",
+        layout.config_log("reference_metrics/{dataset}"),
     params:
         data=data_arg,
         config=CONFIG_FILE,
@@ -94,12 +94,12 @@ rule fid_reference:
     input:
         data=fid_data_input,
     output:
-        "results/{name}/reference/{dataset}_inception_{mode}.npz",
+        layout.INCEPTION_REFERENCE,
     wildcard_constraints:
         dataset=IMAGE_DATASETS,
         mode="clean|legacy_tensorflow",
     log:
-        "results/{name}/logs/fid_reference/{dataset}_{mode}.log",
+        layout.config_log("fid_reference/{dataset}_{mode}"),
     params:
         data=data_arg,
         config=CONFIG_FILE,
@@ -115,14 +115,14 @@ rule fid_reference:
 
 rule sample_features:
     input:
-        final="results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/final.pt",
+        final=layout.run_file(layout.FINAL),
     output:
-        "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/fid/shard{shard}.npz",
+        layout.run_file(layout.FID_SHARD),
     wildcard_constraints:
         dataset=IMAGE_DATASETS,
         shard=r"\d+",
     log:
-        "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/fid/shard{shard}.log",
+        layout.run_file(layout.FID_SHARD_LOG),
     params:
         run=run_args,
     threads: CFG["threads"]
@@ -140,11 +140,11 @@ rule evaluate_fid:
         shards=fid_shards,
         reference=fid_reference_file,
     output:
-        "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/metrics.json",
+        layout.run_file(layout.METRICS),
     wildcard_constraints:
         dataset=IMAGE_DATASETS,
     log:
-        "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/evaluate_fid.log",
+        layout.run_file(layout.stage_log("evaluate_fid")),
     params:
         config=CONFIG_FILE,
     resources:
@@ -161,11 +161,11 @@ rule reference_fid:
         data=data_input,
         reference=fid_reference_file,
     output:
-        "results/{name}/reference/{dataset}.json",
+        layout.REFERENCE,
     wildcard_constraints:
         dataset=IMAGE_DATASETS,
     log:
-        "results/{name}/logs/reference_fid/{dataset}.log",
+        layout.config_log("reference_fid/{dataset}"),
     params:
         data=data_arg,
         config=CONFIG_FILE,
@@ -181,13 +181,13 @@ rule reference_fid:
 
 rule metric_curve:
     input:
-        final="results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/final.pt",
+        final=layout.run_file(layout.FINAL),
         data=data_input,
         classifier=classifier_input,
     output:
-        "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/metric_curve.json",
+        layout.run_file(layout.METRIC_CURVE),
     log:
-        "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/metric_curve.log",
+        layout.run_file(layout.stage_log("metric_curve")),
     params:
         run=run_args,
         data=data_arg,

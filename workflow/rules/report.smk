@@ -1,5 +1,6 @@
 # Stage 4: one row per run, the tables, and per dataset the plots; `snakemake --report report.html`
-# collects the marked outputs (captions in workflow/report/).
+# collects the marked outputs (captions in workflow/report/). The readers get every run's directory
+# from their declared inputs.
 
 
 localrules:
@@ -10,54 +11,58 @@ localrules:
 
 rule aggregate:
     input:
-        run_files("metrics.json"),
-        run_files("params.json"),
-        run_files("train_summary.json"),
+        metrics=run_files(layout.METRICS),
+        params=run_files(layout.PARAMS),
+        summaries=run_files(layout.TRAIN_SUMMARY),
     output:
-        report("results/{name}/summary.csv", caption="../report/summary_csv.rst", category="tables",
+        report(layout.SUMMARY, caption="../report/summary_csv.rst", category="tables",
                labels={"table": "summary.csv (one row per run)"}),
     log:
-        "results/{name}/logs/aggregate.log",
+        layout.config_log("aggregate"),
     params:
         config=CONFIG_FILE,
+        runs=lambda wildcards, input: run_dir_args(input.summaries),
     conda:
         "../../environment.yml"
     shell:
-        "act-bench aggregate --config {params.config:q} --out {output} > {log} 2>&1"
+        "act-bench aggregate --config {params.config:q} {params.runs} --out {output} > {log} 2>&1"
 
 
 rule table:
     input:
-        summary="results/{name}/summary.csv",
-        reference=expand("results/{{name}}/reference/{dataset}.json", dataset=sorted({r.dataset for r in RUNS})),
+        summary=layout.SUMMARY,
+        reference=expand(layout.REFERENCE, dataset=DATASETS, allow_missing=True),
         estimate=existing_estimate,
     output:
         *table_outputs(),
     log:
-        "results/{name}/logs/table.log",
+        layout.config_log("table"),
     params:
         estimate=lambda wildcards, input: f"--estimate {input.estimate}" if input.estimate else "",
+        out_dir=lambda wildcards, output: str(Path(output[0]).parent),
     conda:
         "../../environment.yml"
     shell:
         "act-bench table --summary {input.summary} --reference {input.reference} {params.estimate} "
-        "--out-dir reports/{wildcards.name} > {log} 2>&1"
+        "--out-dir {params.out_dir:q} > {log} 2>&1"
 
 
 rule plots:
     input:
-        summary="results/{name}/summary.csv",
-        logs=dataset_run_files("train_log.jsonl"),
-        curves=dataset_run_files("metric_curve.json"),
+        logs=dataset_run_files(layout.TRAIN_LOG),
+        summary=layout.SUMMARY,
+        curves=dataset_run_files(layout.METRIC_CURVE),
         samples=dataset_sample_files,
     output:
         *plot_outputs(),
     log:
-        "results/{name}/logs/plots-{dataset}.log",
+        layout.config_log("plots-{dataset}"),
     params:
         config=CONFIG_FILE,
+        runs=lambda wildcards, input: run_dir_args(input.logs),
+        out_dir=lambda wildcards, output: str(Path(output[0]).parent),
     conda:
         "../../environment.yml"
     shell:
         "act-bench plots --config {params.config:q} --summary {input.summary} --dataset {wildcards.dataset} "
-        "--out-dir reports/{wildcards.name}/{wildcards.dataset} > {log} 2>&1"
+        "{params.runs} --out-dir {params.out_dir:q} > {log} 2>&1"

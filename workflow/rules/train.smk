@@ -6,11 +6,11 @@ rule train:
     input:
         data=data_input,
     output:
-        final="results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/final.pt",
-        log="results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/train_log.jsonl",
-        summary="results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/train_summary.json",
+        final=layout.run_file(layout.FINAL),
+        log=layout.run_file(layout.TRAIN_LOG),
+        summary=layout.run_file(layout.TRAIN_SUMMARY),
     log:
-        "results/{name}/runs/{dataset}/{method}/batch{batch_size}/{model}/aug-{augment}/seed{seed}/train.log",
+        layout.run_file(layout.TRAIN_STDOUT),
     params:
         data=data_arg,
         run=run_args,
