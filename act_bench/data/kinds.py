@@ -61,5 +61,3 @@ def kind_of(spec):
         raise ConfigError(f"unknown dataset kind '{name}'; expected one of {', '.join(KINDS)}")
     return KINDS[name]
 
-
-BUNDLED_KINDS = tuple(name for name, kind in KINDS.items() if kind.bundled)   # until every caller asks kind_of()
