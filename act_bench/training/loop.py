@@ -108,6 +108,13 @@ class Training:
             elif not on:
                 net._compiled_call_impl = None
 
+    def set_optimizer_steps(self, make_step):
+        """Every optimiser (the loss's included) steps through `make_step(optimizer)`, or its own step for None."""
+        for optimizer in [self.optimizer, *self.loss.optimizers()]:
+            vars(optimizer).pop('step', None)
+            if make_step is not None:
+                optimizer.step = make_step(optimizer)
+
     #------------------------------------------------------------------------
 
     def schedule(self, step):

@@ -54,6 +54,7 @@ class CTLoss:
         self.sigma_sampling, self.weighting = sigma_sampling, weighting
         self.p_mean, self.p_std = p_mean, p_std
         self.stats = {}
+        self.grids = {}   # n -> the σ grid in float64 (see sigma_grid)
 
     @property
     def data_per_generator_image(self):
@@ -80,6 +81,15 @@ class CTLoss:
     def use_sdpa(self, on):
         """The 'sdpa' speed-up (act_bench.training.speedups): nothing to switch without a discriminator."""
 
+    def compile_discriminator(self, on):
+        """The 'compile_d' speed-up: nothing to compile without a discriminator."""
+
+    def sigma_grid(self, n):
+        """The n-point Karras grid, built once per n (N changes a few dozen times over a run)."""
+        if n not in self.grids:
+            self.grids[n] = karras_sigmas(n, self.sigma_min, self.sigma_max, self.rho)
+        return self.grids[n]
+
     def index_probabilities(self, grid):
         """iCT's discretised lognormal over the pairs (σ_{i−1}, σ_i), i = 1..N−1."""
         cdf = torch.erf((grid.log() - self.p_mean) / (math.sqrt(2) * self.p_std))
@@ -88,7 +98,7 @@ class CTLoss:
 
     def sample_sigmas(self, batch, n, device, distribution='uniform'):
         """Grid index i ∈ {1..N−1} per sample (uniform, or iCT's lognormal), with σ_i and σ_{i−1}."""
-        grid = karras_sigmas(n, self.sigma_min, self.sigma_max, self.rho)
+        grid = self.sigma_grid(n)
         if distribution == 'lognormal':
             probabilities = self.index_probabilities(grid).float()
             index = distributed.rows(lambda m: torch.multinomial(probabilities, m, replacement=True), batch) + 1
@@ -148,6 +158,8 @@ class ACTLoss(CTLoss):
         self.r1_interval = r1_interval
         self.sdpa = False            # the 'sdpa' speed-up: SDPA in D except where R1 needs double backward
         self.d_sdpa = None           # whether D's attention runs SDPA now (None: as built)
+        self.compiled_D = None       # the 'compile_d' speed-up: torch.compile of D, built once
+        self.use_compiled_D = False
 
     def networks(self):
         return {'discriminator': self.D}
@@ -170,6 +182,16 @@ class ACTLoss(CTLoss):
         if self.sdpa:
             self.set_d_attention(sdpa=not double_backward)
 
+    def compile_discriminator(self, on):
+        """torch.compile of D for the iterations without R1 (compiled graphs have no double backward)."""
+        if on and self.compiled_D is None:
+            self.compiled_D = torch.compile(self.D)
+        self.use_compiled_D = on
+
+    def discriminator(self, double_backward):
+        """D itself where R1 differentiates through it twice, else its compiled form when switched on."""
+        return self.compiled_D if self.use_compiled_D and not double_backward else self.D
+
     def set_d_attention(self, sdpa):
         if sdpa != self.d_sdpa:
             set_attention(self.D, sdpa)
@@ -184,7 +206,7 @@ class ACTLoss(CTLoss):
         self.attend(double_backward=False)
         self.D.requires_grad_(False)
         try:
-            g = F.softplus(-self.D(self.augment(out, self.controller.p), sigma, labels).float())
+            g = F.softplus(-self.discriminator(False)(self.augment(out, self.controller.p), sigma, labels).float())
         finally:
             self.D.requires_grad_(True)
         lam = self.weight(index, n)
@@ -204,10 +226,11 @@ class ACTLoss(CTLoss):
         fake = self.augment(fake, p).detach()
         i_r, sigma_r, _ = self.sample_sigmas(len(real), n, images.device)
         real = self.augment(real.detach().requires_grad_(with_r1), p)
-        logits_real = self.D(real, sigma_r, y_real)
+        D = self.discriminator(double_backward=with_r1)
+        logits_real = D(real, sigma_r, y_real)
         # D's per-sample weights: w(σ) = λ(σ)/λ_adv in the time-dependent form, 1 otherwise.
         w_f, w_r = self.weight(i_f, n) / self.lambda_adv, self.weight(i_r, n) / self.lambda_adv
-        loss_fake = w_f * F.softplus(self.D(fake, sigma_f, y_src))
+        loss_fake = w_f * F.softplus(D(fake, sigma_f, y_src))
         loss_real = w_r * F.softplus(-logits_real)
         r1 = None
         if with_r1:

@@ -130,12 +130,17 @@ class UNetGenerator(nn.Module):
         return out[:, -self.keep_channels:]
 
 
+# Processors hold no state: one instance of each, so that switching back and forth (R1 iterations) hands
+# a compiled discriminator the objects it was traced with instead of new ones to recompile for.
+SDPA_PROCESSOR, CLASSIC_PROCESSOR = AttnProcessor2_0(), AttnProcessor()
+
+
 def set_attention(module, sdpa):
     """Every diffusers attention of `module` to scaled-dot-product attention, or to the classic processor,
     which supports double backward on CPU; the R1 penalty differentiates through the discriminator twice."""
     for m in module.modules():
         if isinstance(m, Attention):
-            m.set_processor(AttnProcessor2_0() if sdpa else AttnProcessor())
+            m.set_processor(SDPA_PROCESSOR if sdpa else CLASSIC_PROCESSOR)
     return module
 
 

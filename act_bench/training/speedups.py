@@ -1,9 +1,12 @@
 """Switchable speed-ups of the training step. Each one leaves the losses the same: bitwise
-('foreach' EMA, 'prefetch'), or up to floating-point rounding ('foreach' RAdam, 'sdpa',
-'channels_last', 'tf32', 'compile'); tests/training/test_speedups.py states the tolerances.
+('foreach' EMA, 'prefetch', 'lean_radam' against foreach RAdam), or up to floating-point rounding ('foreach' RAdam, 'sdpa',
+'channels_last', 'tf32', 'compile', 'compile_d', 'compile_optimizer'); tests/training/test_speedups.py
+states the tolerances.
 
   foreach        RAdam steps G and D with the multi-tensor (foreach) kernels; the EMA update
                  is one torch._foreach_lerp_ over all parameters.
+  lean_radam     RAdam's step-size factors once per parameter group instead of once per parameter
+                 (act_bench.training.lean_radam): bitwise RAdam(foreach=True), with its state.
   sdpa           the discriminator uses scaled-dot-product attention, except in R1 iterations,
                  whose double backward needs the classic processor (act_bench.training.networks).
   prefetch       a background thread draws the next batch of a map-style dataset (pinned
@@ -12,19 +15,26 @@
   tf32           CUDA only: fp32 matmuls and convolutions on TF32 tensor cores.
   compile        torch.compile of the generator and its EMA (not D: R1 needs double backward,
                  which compiled graphs do not support); config key train.compile.
+  compile_d      torch.compile of D in the iterations without R1 (R1 iterations run D eagerly).
+  compile_optimizer  torch.compile of every optimiser's step (RAdam's per-parameter Python loop
+                 and its per-parameter .item() calls become one generated kernel).
 
 `configure(training, names)` switches a built Training to exactly the named set through the hooks
 Training offers (`Training.use_speedups` calls it), so the benchmark can time every set on one object
 (act_bench.perf.bench).
 """
 
+import functools
+
 import torch
 
 from act_bench.data.samplers import DatasetSampler, PrefetchingSampler
 from act_bench.training.ema import update_ema, update_ema_foreach
+from act_bench.training.lean_radam import lean_radam_step
 
-SPEEDUPS = ('foreach', 'sdpa', 'prefetch', 'channels_last', 'tf32', 'compile')
-DEFAULT_SPEEDUPS = ('foreach', 'sdpa', 'prefetch')
+SPEEDUPS = ('foreach', 'lean_radam', 'sdpa', 'prefetch', 'channels_last', 'tf32', 'compile', 'compile_d',
+            'compile_optimizer')
+DEFAULT_SPEEDUPS = ('foreach', 'lean_radam', 'sdpa', 'prefetch')
 
 
 def configured_speedups(train):
@@ -45,12 +55,24 @@ def configure(training, names):
     set_channels_last(training, 'channels_last' in names)
     set_tf32(training.device, 'tf32' in names)
     training.compile_generator('compile' in names)
+    training.loss.compile_discriminator('compile_d' in names)
+    set_optimizer_steps(training, names)
     return tuple(n for n in SPEEDUPS if n in names)
 
 
 def set_foreach(training, on):
     training.set_optimizer_option('foreach', on)
     training.set_ema_update(update_ema_foreach if on else update_ema)
+
+
+def set_optimizer_steps(training, names):
+    """'compile_optimizer' compiles RAdam's own step (it wins over 'lean_radam')."""
+    if 'compile_optimizer' in names:
+        training.set_optimizer_steps(lambda optimizer: torch.compile(optimizer.step))
+    elif 'lean_radam' in names:
+        training.set_optimizer_steps(lambda optimizer: functools.partial(lean_radam_step, optimizer))
+    else:
+        training.set_optimizer_steps(None)
 
 
 def set_prefetch(training, on):

@@ -1,5 +1,6 @@
-"""The speed-ups keep the numerics: bitwise where the arithmetic is the same (EMA foreach, prefetch),
-else within float32 rounding accumulated over a few steps (stated tolerances below)."""
+"""The speed-ups keep the numerics: bitwise where the arithmetic is the same (EMA foreach, prefetch,
+lean_radam against foreach RAdam), else within float32 rounding accumulated over a few steps (stated
+tolerances below)."""
 
 import copy
 
@@ -15,6 +16,7 @@ from act_bench.training.speedups import configure
 from act_bench.training.ema import update_ema_foreach
 from act_bench.training.loop import Training
 from act_bench.training.ema import update_ema
+from act_bench.training.lean_radam import lean_radam_step
 
 # SDPA vs classic attention, foreach vs per-tensor RAdam and NHWC vs NCHW convolutions round
 # differently; after 4 steps (2 with R1, augmentation on) the differences stay at float32 level.
@@ -62,7 +64,7 @@ def run_model():
 @pytest.mark.parametrize('method', ['act', 'ct'])
 def test_fast_step_matches_slow_step(make_run, digits, method):
     slow, slow_stats = train(make_run, digits, [], method)
-    fast, fast_stats = train(make_run, digits, ['foreach', 'sdpa', 'prefetch', 'channels_last'], method)
+    fast, fast_stats = train(make_run, digits, ['foreach', 'lean_radam', 'sdpa', 'prefetch', 'channels_last'], method)
     assert isinstance(fast.sampler, PrefetchingSampler) and not isinstance(slow.sampler, PrefetchingSampler)
     keys = ['loss'] + (['loss_d', 'r1'] if method == 'act' else [])
     for a, b in zip(slow_stats, fast_stats):
@@ -101,6 +103,46 @@ def test_switching_speedups_after_construction_matches_configuring_them(make_run
     switched.use_speedups(())
     assert switched.speedups == () and switched.ema_update is update_ema
     assert not isinstance(switched.sampler, PrefetchingSampler)
+
+
+def assert_same_training(a, b):
+    for net_a, net_b in zip(a.networks().values(), b.networks().values()):
+        assert all(torch.equal(p, q) for p, q in zip(net_a.parameters(), net_b.parameters()))
+    for opt_a, opt_b in zip([a.optimizer, *a.loss.optimizers()], [b.optimizer, *b.loss.optimizers()]):
+        state_a, state_b = opt_a.state_dict()['state'], opt_b.state_dict()['state']
+        assert state_a.keys() == state_b.keys()
+        assert all(torch.equal(state_a[i][k], state_b[i][k]) for i in state_a for k in state_a[i])
+
+
+@pytest.mark.parametrize('method', ['act', 'ct'])
+def test_lean_radam_is_bitwise_foreach_radam_and_resumes(make_run, digits, method):
+    """Same weights, losses and optimiser state as foreach RAdam; a resumed run continues bitwise."""
+    foreach, foreach_stats = train(make_run, digits, ['foreach'], method)
+    lean, lean_stats = train(make_run, digits, ['foreach', 'lean_radam'], method)
+    assert [s['loss'] for s in lean_stats] == [s['loss'] for s in foreach_stats]
+    assert_same_training(foreach, lean)
+    first, _ = train(make_run, digits, ['foreach', 'lean_radam'], method, steps=2)
+    state = copy.deepcopy(first.state_dict())   # before a new Training reseeds the global RNG
+    resumed, _ = train(make_run, digits, ['foreach', 'lean_radam'], method, steps=0)
+    resumed.load_state_dict(state)
+    resumed_stats = [resumed.training_step() for _ in range(2)]
+    assert [s['loss'] for s in resumed_stats] == [s['loss'] for s in lean_stats[2:]]
+    assert_same_training(lean, resumed)
+
+
+def test_lean_radam_falls_back_to_radam_for_groups_it_does_not_cover():
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(3, 2)) for _ in range(2)]
+    copies = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    plain = torch.optim.RAdam(params, lr=1e-2, weight_decay=0.1, foreach=True)
+    lean = torch.optim.RAdam(copies, lr=1e-2, weight_decay=0.1, foreach=True)
+    for _ in range(3):
+        for p, q in zip(params, copies):
+            p.grad = torch.ones_like(p)
+            q.grad = torch.ones_like(q)
+        plain.step()
+        lean_radam_step(lean)
+    assert all(torch.equal(p, q) for p, q in zip(params, copies))
 
 
 def test_foreach_ema_is_bitwise(tiny_config_module):
@@ -169,3 +211,23 @@ def test_compiled_generator_matches(make_run):
         assert ('compile' in training.speedups) == compile_
         stats.append([training.training_step()['loss'] for _ in range(4)])
     torch.testing.assert_close(torch.tensor(stats[1]), torch.tensor(stats[0]), **LOSS_TOL)
+
+
+@pytest.mark.heavy
+def test_compiled_discriminator_and_optimizer_match(make_run):
+    """compile_d (D compiled outside R1 iterations) and compile_optimizer (minutes of compilation on a CPU)."""
+    from act_bench.data.bundled import prepare_dataset as prepare
+    spec = {'kind': 'toy2d', 'distribution': 'eight_gaussians', 'n_train': 256, 'n_eval': 64}
+    runs = {}
+    for names in ([], ['compile_d', 'compile_optimizer']):
+        training = Training(make_run('toy', 'act', speedups=names), spec, {'mlp_hidden': 32, 'mlp_layers': 2},
+                            torch.from_numpy(prepare(spec)['train']), torch.device('cpu'))
+        assert training.speedups == tuple(names)
+        runs[bool(names)] = training, [training.training_step() for _ in range(4)]   # r1_interval 2: R1 in steps 0, 2
+    (slow, slow_stats), (fast, fast_stats) = runs[False], runs[True]
+    for key in ('loss', 'loss_d', 'r1'):
+        torch.testing.assert_close(torch.tensor([s[key] for s in fast_stats if key in s]),
+                                   torch.tensor([s[key] for s in slow_stats if key in s]), **LOSS_TOL)
+    for a, b in zip(slow.networks().values(), fast.networks().values()):
+        for p, q in zip(a.parameters(), b.parameters()):
+            torch.testing.assert_close(q, p, **WEIGHT_TOL)
