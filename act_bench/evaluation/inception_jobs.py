@@ -2,7 +2,6 @@
 per dataset and mode, one feature shard of a run's samples, a run's metrics.json merged from its shards,
 and the data floor (reference/<dataset>.json)."""
 
-import json
 import time
 
 import numpy as np

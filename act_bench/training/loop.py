@@ -7,11 +7,9 @@ import copy
 import json
 import math
 import os
-import resource
 import signal
 import threading
 import time
-import warnings
 from pathlib import Path
 
 import torch

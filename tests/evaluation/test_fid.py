@@ -1,82 +1,29 @@
-"""Inception FID / IS through clean-fid with a small TorchScript stand-in for inception-2015-12-05.pt.
+"""Inception FID / IS through clean-fid with the small TorchScript stand-in for inception-2015-12-05.pt
+(conftest.StandInInception). No test downloads."""
 
-The stand-in has the call convention clean-fid's `InceptionV3W` expects of the real file: a `layers`
-submodule mapping normalised 299×299 images to (N, 2048, 1, 1) pool3 features, an `output` Linear(2048,
-1008) head, and `forward(img, return_features=False, use_fp16=False, no_output_bias=False)` that resizes
-[0, 255] images to 299×299 itself and returns features or softmax probabilities. No test downloads."""
-
-import urllib.request
 
 import numpy as np
 import pytest
 import scipy.linalg
 import torch
 from PIL import Image
-from torch import nn
 
 from act_bench.evaluation import fid
 from act_bench.evaluation.fid import (WEIGHTS_FILE, InceptionFeatures, InceptionWeightsMissing, feature_statistics,
                                      inception_score, load_statistics, quantize, save_statistics)
 from act_bench.evaluation.bundled_metrics import FrechetDistance
 from act_bench.evaluation.frechet import frechet_distance
+from conftest import write_stand_in_inception
 
 # the stand-in is written with torch.jit.script/save, which torch 2.14 deprecates (clean-fid's file is TorchScript)
-pytestmark = pytest.mark.filterwarnings('ignore:`torch.jit.:FutureWarning')
-
-
-class _StandInLayers(nn.Module):
-    """pool3 stand-in: features 0-2 are the channel means of its input, 3-4 its height and width."""
-
-    def __init__(self):
-        super().__init__()
-        self.pool = nn.AdaptiveAvgPool2d(4)
-        self.proj = nn.Linear(3 * 16, 2048 - 5)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = x.shape[0]
-        hw = torch.tensor([float(x.shape[2]), float(x.shape[3])], dtype=x.dtype).expand(n, 2)
-        f = torch.cat([x.mean((2, 3)), hw, torch.tanh(self.proj(self.pool(x).flatten(1)))], 1)
-        return f.reshape(n, 2048, 1, 1)
-
-
-class _StandInInception(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.layers = _StandInLayers()
-        self.output = nn.Linear(2048, 1008)
-
-    def forward(self, img: torch.Tensor, return_features: bool = False, use_fp16: bool = False,
-                no_output_bias: bool = False) -> torch.Tensor:
-        x = nn.functional.interpolate(img.to(torch.float32), size=[299, 299], mode='bilinear', align_corners=False)
-        features = self.layers((x - 128.0) / 128.0).reshape(-1, 2048)
-        if return_features:
-            return features
-        if no_output_bias:
-            logits = nn.functional.linear(features, self.output.weight)
-        else:
-            logits = self.output(features)
-        return nn.functional.softmax(logits, 1)
-
-
-@pytest.fixture(autouse=True)
-def _no_downloads(monkeypatch):
-    """Any download attempt (urllib, clean-fid's helpers) fails the test."""
-    import cleanfid.downloads_helper as helper
-    import cleanfid.inception_torchscript as ts
-
-    def refuse(*args, **kwargs):
-        raise AssertionError(f'a download was attempted: {args}')
-    monkeypatch.setattr(urllib.request, 'urlopen', refuse)
-    for module in (helper, ts):
-        monkeypatch.setattr(module, 'check_download_inception', refuse)
-    monkeypatch.setattr(helper, 'check_download_url', refuse)
+pytestmark = [pytest.mark.filterwarnings('ignore:`torch.jit.:FutureWarning'), pytest.mark.usefixtures('no_downloads')]
 
 
 @pytest.fixture(scope='module')
 def weights_dir(tmp_path_factory):
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp('inception')
-    torch.jit.save(torch.jit.script(_StandInInception().eval()), str(folder / WEIGHTS_FILE))
+    write_stand_in_inception(folder)
     return folder
 
 

@@ -1,6 +1,6 @@
 """Inception FID / IS in the workflow: mergeable statistics, sharded sampling, reference statistics and
 the CLI commands of the FID rules, through clean-fid's real loader with a small TorchScript stand-in for
-inception-2015-12-05.pt written by the test (test_fid.py). Nothing is downloaded."""
+inception-2015-12-05.pt written by the test (conftest.StandInInception). Nothing is downloaded."""
 
 import copy
 import json
@@ -12,15 +12,15 @@ import scipy.linalg
 import torch
 import yaml
 from PIL import Image
-from test_fid import _no_downloads, _StandInInception  # noqa: F401  (the autouse fixture applies here too)
 
 from act_bench import cli
 from act_bench.evaluation.fid import WEIGHTS_FILE, feature_statistics, inception_score
 from act_bench.evaluation.frechet import frechet_distance
 from act_bench.evaluation.inception import InceptionStatistics, inception_records
 from act_bench.training.sampling import sample_range
+from conftest import write_stand_in_inception
 
-pytestmark = pytest.mark.filterwarnings('ignore:`torch.jit.:FutureWarning')
+pytestmark = [pytest.mark.filterwarnings('ignore:`torch.jit.:FutureWarning'), pytest.mark.usefixtures('no_downloads')]
 
 
 def _stats_in_parts(features, logits, cuts, splits, batch=3):
@@ -97,9 +97,9 @@ def test_sample_ranges_draw_the_same_stream():
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp('fid_workflow')
-    torch.manual_seed(0)
     (root / 'inception').mkdir()
-    torch.jit.save(torch.jit.script(_StandInInception().eval()), str(root / 'inception' / WEIGHTS_FILE))
+    write_stand_in_inception(root / 'inception')
+    torch.manual_seed(0)
     rng = np.random.default_rng(0)
     (root / 'images').mkdir()
     for i in range(12):

@@ -5,31 +5,16 @@ import torch
 
 from act_bench.runtime import checkpoint as ckpt
 from act_bench.training.loop import Training
+from conftest import StandInImages
 
 MODEL = {'unet_channels': [8, 16], 'disc_channels': [8, 16], 'unet_layers_per_block': 1,
          'disc_layers_per_block': 1, 'norm_groups': 4}
 
 
-class TinyLabelledImages(torch.utils.data.Dataset):
-    """Stands in for a class-conditional image dataset: (image in [−1, 1], label) items."""
-    num_classes = 3
-
-    def __init__(self, n=40):
-        g = torch.Generator().manual_seed(0)
-        self.images = torch.rand(n, 3, 8, 8, generator=g) * 2 - 1
-        self.labels = torch.randint(3, (n,), generator=g)
-
-    def __len__(self):
-        return len(self.images)
-
-    def __getitem__(self, i):
-        return self.images[i], int(self.labels[i])
-
-
 @pytest.mark.parametrize('method', ['ct', 'act'])
 def test_class_conditional_step_uses_labels(make_run, method):
     run = make_run(dataset='digits', method=method)
-    tr = Training(run, {'kind': 'image_folder', 'random_flip': True}, MODEL, TinyLabelledImages(),
+    tr = Training(run, {'kind': 'image_folder', 'random_flip': True}, MODEL, StandInImages(n=40, num_classes=3),
                   torch.device('cpu'))
     assert tr.num_classes == 3 and tr.net.backbone.unet.class_embedding is not None
     images, labels = tr.sampler(8)
@@ -57,12 +42,12 @@ def test_mixed_precision_step_is_finite(make_run, precision):
 
 def test_dataset_sampler_resumes_exactly(tmp_path, make_run):
     run = make_run(dataset='digits', method='act', augment='on', aug_threshold=1e-6, r1_interval=1)
-    a = Training(run, {'kind': 'image_folder', 'random_flip': True}, MODEL, TinyLabelledImages(),
+    a = Training(run, {'kind': 'image_folder', 'random_flip': True}, MODEL, StandInImages(n=40, num_classes=3),
                  torch.device('cpu'))
     a.training_step()
     ckpt.save_rotating(tmp_path, a)
     after_a = a.training_step()
-    b = Training(run, {'kind': 'image_folder', 'random_flip': True}, MODEL, TinyLabelledImages(),
+    b = Training(run, {'kind': 'image_folder', 'random_flip': True}, MODEL, StandInImages(n=40, num_classes=3),
                  torch.device('cpu'))
     ckpt.load_latest(tmp_path, b)
     assert b.training_step() == after_a

@@ -7,6 +7,7 @@ import dataclasses
 
 from act_bench.config import config_path, expand_runs, load_config
 from act_bench.training.loop import Training
+from conftest import StandInImages
 
 CASES = [  # (config, dataset kind, model, method, shape, classes)
     ('paper/cifar10', 'cifar10', 'ct-cifar10', 'ct', (3, 32, 32), None),
@@ -19,18 +20,6 @@ CASES = [  # (config, dataset kind, model, method, shape, classes)
 ]
 
 
-class RandomImages(torch.utils.data.Dataset):
-    def __init__(self, shape, classes):
-        self.shape, self.num_classes = shape, classes
-
-    def __len__(self):
-        return 16
-
-    def __getitem__(self, i):
-        g = torch.Generator().manual_seed(i)
-        return torch.rand(self.shape, generator=g) * 2 - 1, i % (self.num_classes or 1)
-
-
 @pytest.mark.parametrize('name,kind,model,method,shape,classes', CASES)
 def test_one_paper_training_iteration(name, kind, model, method, shape, classes):
     config = load_config(config_path(name))
@@ -38,7 +27,7 @@ def test_one_paper_training_iteration(name, kind, model, method, shape, classes)
     # batch 2, the l2 distance (the LPIPS weight files are downloads) and fp32: CPU fp16 kernels are
     # impractically slow; mixed precision is tested on small networks in test_training_options.py
     run = dataclasses.replace(run, batch_size=2, train={**run.train, 'distance': 'l2', 'precision': 'fp32'})
-    tr = Training(run, {'kind': kind}, config['models'][model], RandomImages(shape, classes), torch.device('cpu'))
+    tr = Training(run, {'kind': kind}, config['models'][model], StandInImages(shape=shape, num_classes=classes), torch.device('cpu'))
     stats = tr.training_step()
     assert torch.isfinite(torch.tensor(stats['loss']))
     if method == 'act':

@@ -17,6 +17,7 @@ from act_bench.training.ema import update_ema_foreach
 from act_bench.training.loop import Training
 from act_bench.training.ema import update_ema
 from act_bench.training.lean_radam import lean_radam_step
+from conftest import StandInImages
 
 # SDPA vs classic attention, foreach vs per-tensor RAdam and NHWC vs NCHW convolutions round
 # differently; after 4 steps (2 with R1, augmentation on) the differences stay at float32 level.
@@ -24,35 +25,15 @@ LOSS_TOL = dict(rtol=1e-5, atol=1e-6)
 WEIGHT_TOL = dict(rtol=1e-4, atol=1e-5)
 
 
-class Images(torch.utils.data.Dataset):
-    """A map-style dataset (the paper-data path: DatasetSampler, prefetching)."""
-
-    def __init__(self, data):
-        self.data = data
-
-    def __len__(self):
-        return len(self.data)
-
-    def __getitem__(self, i):
-        return self.data[i], 0
-
-
 @pytest.fixture(scope='module')
 def digits(tiny_config_module):
     return torch.from_numpy(prepare_dataset(tiny_config_module['datasets']['digits'])['train'])
 
 
-@pytest.fixture(scope='module')
-def tiny_config_module():
-    from act_bench.config import prepare_config
-    from conftest import TINY_CONFIG
-    return prepare_config(copy.deepcopy(TINY_CONFIG), 'tiny test config')
-
-
 def train(make_run, digits, speedups, method='act', steps=4):
     run = make_run('digits', method, augment='on' if method == 'act' else 'off', speedups=list(speedups),
                    aug_threshold=1e-3)
-    training = Training(run, {'kind': 'digits'}, run_model(), Images(digits), torch.device('cpu'))
+    training = Training(run, {'kind': 'digits'}, run_model(), StandInImages(digits), torch.device('cpu'))
     return training, [training.training_step() for _ in range(steps)]
 
 
@@ -161,7 +142,7 @@ def test_foreach_ema_is_bitwise(tiny_config_module):
 
 def test_prefetch_draws_the_same_batches_and_resumes(digits):
     def sampler():
-        return DatasetSampler(Images(digits[:40]), seed=3, random_flip=True)
+        return DatasetSampler(StandInImages(digits[:40]), seed=3, random_flip=True)
     plain, ahead = sampler(), PrefetchingSampler(sampler())
     for _ in range(3):
         assert torch.equal(plain(8)[0], ahead(8)[0])
