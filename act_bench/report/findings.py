@@ -1,0 +1,107 @@
+"""What the numbers say, generated from them: per dataset, which method is better at equal iterations and at
+equal cost (device-seconds, data images drawn), by how much relative to the spread over seeds, and whether
+each method's metric-over-training curve had flattened. Inputs: summary.csv rows and the runs' metric curves
+(one-step metric of the EMA snapshots) as a long frame (`curve_frame`). Lower is better for every metric
+these read (W2, fd_digits, FID)."""
+
+import pandas as pd
+
+from act_bench.methods import METHOD_TRAITS
+
+BUDGETS = {'device_seconds': 'device-seconds', 'data_images_seen': 'data images drawn'}
+FLAT_FRACTION = 0.25    # a curve is judged over this last fraction of training
+FLAT_TOLERANCE = 0.10   # ... and is flat when its metric moved by less than this fraction there
+
+
+def curve_frame(curves, summary):
+    """Long frame of snapshot records (columns of metric_curve.json records plus dataset, method, label, seed)
+    with the cost columns: data_images_seen (generator images × the method's data per generator image) and
+    device_seconds (training seconds × devices of the run)."""
+    if curves.empty:
+        return curves
+    devices = summary.set_index(['dataset', 'label', 'seed'])['n_devices']
+    per_image = curves['method'].map(lambda m: METHOD_TRAITS[m].data_per_generator_image)
+    n = [devices.get((d, v, s), 1) for d, v, s in zip(curves['dataset'], curves['label'], curves['seed'])]
+    return curves.assign(data_images_seen=curves['images_seen'] * per_image,
+                         device_seconds=curves['train_seconds'] * pd.Series(n, index=curves.index))
+
+
+def at_common_budget(curves, budget):
+    """(the largest budget every label's every seed reached, {label: [metric at that budget per seed]}): each run's
+    last snapshot within the budget."""
+    reached = curves.groupby(['label', 'seed'])[budget].max()
+    common = float(reached.min())
+    within = curves[curves[budget] <= common * (1 + 1e-9)]
+    last = within.sort_values(budget).groupby(['label', 'seed']).tail(1)
+    return common, {label: list(runs['value']) for label, runs in last.groupby('label', sort=False)}
+
+
+def flatness(curves):
+    """{label: mean over seeds of the relative change of the metric over the last FLAT_FRACTION of training}."""
+    changes = {}
+    for (label, seed), run in curves.sort_values('images_seen').groupby(['label', 'seed'], sort=False):
+        end = run['images_seen'].iloc[-1]
+        start = run[run['images_seen'] <= (1 - FLAT_FRACTION) * end]
+        if start.empty:
+            continue
+        before, after = start['value'].iloc[-1], run['value'].iloc[-1]
+        changes.setdefault(label, []).append((after - before) / abs(before) if before else 0.0)
+    return {label: sum(c) / len(c) for label, c in changes.items()}
+
+
+def comparison_sentence(values, where):
+    """`values`: {label: [metric per seed]}. The better label (lower mean), the gap, and the gap in units of the
+    seeds' spread (the larger of the two labels' sample std)."""
+    means = {label: pd.Series(v).mean() for label, v in values.items()}
+    if len(means) < 2:
+        return None
+    ranked = sorted(means, key=means.get)
+    best, second = ranked[0], ranked[1]
+    gap = means[second] - means[best]
+    spread = max(pd.Series(values[label]).std(ddof=1) if len(values[label]) > 1 else float('nan')
+                 for label in (best, second))
+    n = min(len(values[best]), len(values[second]))
+    if pd.isna(spread) or spread == 0:
+        size = f'with {n} seed(s) no spread to compare the gap with'
+    else:
+        ratio = gap / spread
+        size = (f'{ratio:.1f}× the spread over seeds' + (', within seed noise' if ratio < 1 else ''))
+    return (f'{where}, {best} is better than {second}: {means[best]:.4g} vs {means[second]:.4g} '
+            f'(gap {gap:.3g}, {size}; n = {n}).')
+
+
+def flatness_sentence(changes):
+    if not changes:
+        return 'No metric-over-training curve to judge convergence by (no EMA snapshots).'
+    parts = []
+    for label, change in changes.items():
+        verdict = 'had flattened' if abs(change) < FLAT_TOLERANCE else 'was still moving'
+        parts.append(f'{label} {verdict} ({change:+.0%} over the last quarter of training)')
+    return 'Curves of the one-step metric: ' + '; '.join(parts) + '.'
+
+
+def dataset_findings(summary, curves):
+    """Two or three sentences for one dataset's runs (`summary` rows, `curve_frame` of their snapshots)."""
+    primary = summary['primary_metric'].iloc[0]
+    same_iterations = summary.groupby('label', sort=False)[primary].apply(list).to_dict()
+    iterations = sorted(set(summary['iterations']))
+    where = f'At equal iterations ({", ".join(map(str, iterations))})' if len(iterations) < 3 else 'At the end'
+    out = [comparison_sentence(same_iterations, where + f', final `{primary}`')]
+    if not curves.empty:
+        for budget, name in BUDGETS.items():
+            common, values = at_common_budget(curves, budget)
+            out.append(comparison_sentence(values, f'At equal cost ({common:.4g} {name}, the largest budget '
+                                                   f'every run reached; metric of its last EMA snapshot within it)'))
+    out.append(flatness_sentence(flatness(curves) if not curves.empty else {}))
+    return ' '.join(s for s in out if s)
+
+
+def budget_table(curves):
+    """Per label: the metric at the largest budget every run reached, per budget kind (mean over seeds)."""
+    rows = {}
+    for budget, name in BUDGETS.items():
+        common, values = at_common_budget(curves, budget)
+        for label, v in values.items():
+            rows.setdefault(label, {'method': label})[f'at {common:.4g} {name}'] = \
+                f'{pd.Series(v).mean():.4g} (n={len(v)})'
+    return pd.DataFrame(list(rows.values()))
