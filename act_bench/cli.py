@@ -117,7 +117,7 @@ def cmd_sample(args):
     if ev['two_step_sigma'] is not None:
         samples['2-step'] = sample(net, tuple(state['shape']), mid_sigma=ev['two_step_sigma'], **common).numpy()
     job = job_record('sample', time.perf_counter() - start, torch.device('cpu'))
-    np.savez(args.out, _jobs=np.array(json.dumps([job])), **samples)
+    np.savez(args.out, _jobs=np.array(json.dumps([job])), _network=np.array(state['network']), **samples)
 
 
 def _metric_inputs(config, dataset, data_path, classifier):
@@ -143,7 +143,8 @@ def cmd_evaluate(args):
     with np.load(args.samples) as f:
         samples = {k: f[k] for k in f.files if not k.startswith('_')}
         jobs = json.loads(str(f['_jobs'])) if '_jobs' in f.files else []
-    records = evaluate(metrics, samples, data['eval'], f'{args.dataset} held-out split')
+        network = str(f['_network'])
+    records = evaluate(metrics, samples, data['eval'], f'{args.dataset} held-out split', network)
     jobs.append(job_record('evaluate', time.perf_counter() - start, torch.device('cpu')))
     _write_json({'records': records, 'jobs': jobs}, args.out)
 
@@ -317,6 +318,7 @@ def cmd_sample_features(args):
     stats, meta, grid = sample_shard(config, net, tuple(state['shape']), state.get('num_classes'), 10_000 + run.seed,
                                args.shard, device)
     meta['job'] = job_record('sample_features', time.perf_counter() - start, device, shard=args.shard)
+    meta['network'] = state['network']
     save_shard(args.out, stats, meta, grid)
 
 
@@ -332,7 +334,8 @@ def cmd_evaluate_fid(args):
     merged, metas = load_shards(args.features)
     out = []
     for sampler, stats in merged.items():
-        out += records(stats, args.reference, sampler, metas[0]['feature_extractor'], metas[0]['mode'])
+        out += records(stats, args.reference, sampler, metas[0]['feature_extractor'], metas[0]['mode'],
+                       metas[0]['network'])
     jobs = [m['job'] for m in metas] + [job_record('evaluate_fid', time.perf_counter() - start, torch.device('cpu'))]
     _write_json({'records': out, 'jobs': jobs, 'dataset': args.dataset, 'config': config['name']}, args.out)
 

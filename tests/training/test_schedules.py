@@ -18,8 +18,8 @@ def test_karras_grid_endpoints_and_values():
 
 @pytest.mark.parametrize('s1,expected', [(150, [2, 15, 47, 75, 106, 150]), (200, [2, 20, 63, 100, 141, 200])])
 def test_act_schedule_matches_act_spec(s1, expected):
-    progress = [0, 0.01, 0.10, 0.25, 0.50, 1.0]
-    assert [discretisation_steps(p, 2, s1, 'act') for p in progress] == expected
+    steps = [0, 100, 1000, 2500, 5000, 10_000]   # progress 0, 0.01, 0.10, 0.25, 0.50, 1.0 of K = 10,000
+    assert [discretisation_steps(k, 10_000, 2, s1, 'act') for k in steps] == expected
 
 
 def test_target_ema_decay_act_spec_values():
@@ -34,7 +34,7 @@ def test_target_ema_decay_act_spec_values():
 @pytest.mark.parametrize('k,n,mu', [(0, 2, 0.81), (8_000, 16, 0.98605), (80_000, 48, 0.99553),
                                     (400_000, 107, 0.99801), (800_000, 151, 0.99860)])
 def test_cm_schedule_matches_ct_spec_table(k, n, mu):
-    N = discretisation_steps(k / 800_000, 2, 150, 'cm')
+    N = discretisation_steps(k, 800_000, 2, 150, 'cm')
     assert N == n
     assert target_ema_decay(N, 2, 0.9) == pytest.approx(mu, abs=1e-5)
 
