@@ -52,3 +52,25 @@ def test_time_dependent_lambda_at_max_mid_and_min():
 
 def test_constant_lambda():
     assert adversarial_weight(torch.tensor([1, 5, 9]), 10, 0.3).tolist() == pytest.approx([0.3] * 3)
+
+
+def _ict_formula(k, K, s0, s1):
+    """iCT's N(k) = min(s0·2^⌊k/K′⌋, s1) + 1, K′ = ⌊K / (log2⌊s1/s0⌋ + 1)⌋ (ct-spec §9), written out."""
+    k_prime = math.floor(K / (math.log2(math.floor(s1 / s0)) + 1))
+    return min(s0 * 2 ** math.floor(k / k_prime), s1) + 1
+
+
+@pytest.mark.parametrize('K,s0,s1', [(400_000, 10, 1280), (800_000, 10, 1280), (1000, 10, 1280), (300, 10, 150),
+                                     (5000, 2, 150), (999, 3, 40)])
+def test_ict_curriculum_matches_its_formula(K, s0, s1):
+    for k in sorted({0, 1, K // 7, K // 3, K // 2, K - 1, K, *range(0, K + 1, max(1, K // 97))}):
+        assert discretisation_steps(k, K, s0, s1, 'ict') == _ict_formula(k, K, s0, s1)
+
+
+def test_ict_curriculum_stages_of_the_paper():
+    """K = 400k: K′ = 50k and N = 11, 21, 41, …, 1281 in 8 stages (ct-spec §9)."""
+    stages = [discretisation_steps(k, 400_000, 10, 1280, 'ict') for k in range(0, 400_001, 50_000)]
+    assert stages == [11, 21, 41, 81, 161, 321, 641, 1281, 1281]
+    assert discretisation_steps(49_999, 400_000, 10, 1280, 'ict') == 11
+    # runs shorter than the 8 stages: K′ = 1, one doubling per step
+    assert [discretisation_steps(k, 5, 10, 1280, 'ict') for k in range(6)] == [11, 21, 41, 81, 161, 321]
