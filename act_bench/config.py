@@ -140,6 +140,7 @@ class Run:
     augment: str
     seed: int
     train: dict = field(compare=False, hash=False, repr=False)
+    network: str = field(default='ema', compare=False)   # the generator network evaluated (evaluation.network)
 
     @property
     def path(self):
@@ -152,16 +153,23 @@ class Run:
                 'model': self.model, 'augment': self.augment, 'seed': self.seed}
 
 
+def run_train(config, block, method):
+    """A run's train settings: the config's, then its method's defaults (iCT's recipe), then the block's."""
+    return {**config['train'], **METHOD_TRAITS[method].train_defaults, **block.get('train', {})}
+
+
 def expand_runs(config):
     runs = {}
     for block in config['sweep']:
-        train = {**config['train'], **block.get('train', {})}
+        network = block.get('evaluation_network', config['evaluation']['network'])
         for ds, method, batch, model, aug, seed in itertools.product(
                 block['dataset'], block['method'], block['batch_size'], block['model'],
                 block['augment'], block['seed']):
-            run = Run(config['name'], ds, method, batch, model, _augment_name(aug), seed, train)
-            if run in runs and runs[run].train != train:
-                raise ConfigError(f'run {run.path} appears in two sweep blocks with different train settings')
+            train = run_train(config, block, method)
+            run = Run(config['name'], ds, method, batch, model, _augment_name(aug), seed, train, network)
+            if run in runs and (runs[run].train, runs[run].network) != (train, network):
+                raise ConfigError(f'run {run.path} appears in two sweep blocks with different train settings '
+                                  'or evaluated networks')
             runs[run] = run
     return list(runs.values())
 
@@ -176,9 +184,9 @@ def check_semantics(config, source):
                 raise ConfigError(f"{source}: sweep[{i}].model names '{m}', which is not defined under 'models'")
         check_methods(block, f'{source}: sweep[{i}]')
         check_batch_split(block, config['resources']['train']['gpus'], f'{source}: sweep[{i}]')
-        train = {**config['train'], **block.get('train', {})}
-        if train['s1'] < train['s0']:
-            raise ConfigError(f'{source}: sweep[{i}] has s1 < s0 ({train["s1"]} < {train["s0"]})')
+        for train in (run_train(config, block, method) for method in block['method']):
+            if train['s1'] < train['s0']:
+                raise ConfigError(f'{source}: sweep[{i}] has s1 < s0 ({train["s1"]} < {train["s0"]})')
     evaluation = config['evaluation']
     inception = any(kind_of(spec).inception_metrics for spec in config['datasets'].values())
     if inception and evaluation['n_samples'] < evaluation['fid']['is_splits']:

@@ -1,5 +1,6 @@
 """What a training method is, as far as config validation needs to know it: the data one iteration
-draws and how they split, and whether the method has a discriminator (and so takes augmentation).
+draws and how they split, whether the method has a discriminator (and so takes augmentation), and
+the train settings it brings as defaults (iCT's recipe), which config.expand_runs applies.
 
 The loss classes (act_bench.training.loss) declare their traits from here, so config.py can check a
 sweep without importing training; act_bench.training.build.METHODS is the one map from a method name
@@ -7,7 +8,7 @@ to its loss class.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,7 @@ class MethodTraits:
     name: str
     batch_divisors: tuple      # one iteration draws B // d data images for each d (B: the generator batch)
     has_discriminator: bool
+    train_defaults: dict = field(default_factory=dict, compare=False, hash=False)   # over the config's train
 
     @property
     def augmentable(self):
@@ -37,4 +39,9 @@ class MethodTraits:
 
 CT = MethodTraits('ct', batch_divisors=(1,), has_discriminator=False)
 ACT = MethodTraits('act', batch_divisors=(1, 2, 2), has_discriminator=True)   # G batch, B/2 fake sources, B/2 reals
-METHOD_TRAITS = {traits.name: traits for traits in (CT, ACT)}
+# iCT (ct-spec §9): the CT loss with pseudo-Huber distance, lognormal σ sampling, 1/(σ_i − σ_{i−1})
+# weighting, a teacher without EMA (μ0 = 0) and the doubling curriculum from s0 = 10 to s1 = 1280.
+ICT = MethodTraits('ict', batch_divisors=(1,), has_discriminator=False, train_defaults={
+    'distance': 'pseudo_huber', 'sigma_sampling': 'lognormal', 'weighting': 'ict', 'mu0': 0.0,
+    'schedule': 'ict', 's0': 10, 's1': 1280})
+METHOD_TRAITS = {traits.name: traits for traits in (CT, ACT, ICT)}

@@ -155,7 +155,9 @@ def test_non_finite_weights_are_never_checkpointed(tmp_path, data, capsys, monke
         def poisoned(ema, net, mu):
             calls.append(1)
             real_update(ema, net, mu)
-            if len(calls) == 4:   # the weights of step 4, a checkpoint step, go bad after its loss was checked
+            # each step updates the target, then the evaluation EMA: call 7 is step 4's target update, so the
+            # weights of step 4, a checkpoint step, go bad after its loss was checked
+            if len(calls) == 7:
                 next(ema.parameters()).data.fill_(float('inf'))
         return poisoned
     # the EMA update is the plain one or, with the 'foreach' speed-up (a default), the multi-tensor one
@@ -164,7 +166,7 @@ def test_non_finite_weights_are_never_checkpointed(tmp_path, data, capsys, monke
     run = tmp_path / 'run'
     assert _train(_write_config(tmp_path), data, run) == 1
     line = _one_error_line(capsys)
-    assert 'the target (EMA) network weights became non-finite at step 4' in line
+    assert 'the target network weights became non-finite at step 4' in line
     assert line.endswith('ckpt-000000002.pt is kept')
     assert _checkpoint_steps(run) == [2]
 

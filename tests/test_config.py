@@ -5,6 +5,7 @@ import pytest
 from act_bench.runtime.errors import ConfigError
 
 from act_bench.config import expand_runs, load_config, prepare_config
+from act_bench.training.schedules import evaluation_ema_decay, karras_sigmas
 from conftest import REPO, TINY_CONFIG
 
 
@@ -71,7 +72,7 @@ def test_odd_act_batch_is_rejected():
 def test_bundled_configs_are_valid(name):
     cfg = load_config(REPO / 'workflow' / 'configs' / f'{name}.yaml')
     runs = expand_runs(cfg)
-    assert {r.method for r in runs} == {'ct', 'act'}
+    assert {r.method for r in runs} == ({'ct', 'act', 'ict'} if name == 'default' else {'ct', 'act'})
     assert len({r.batch_size for r in runs if r.dataset == 'digits'}) >= 1
 
 
@@ -90,3 +91,65 @@ def test_too_few_samples_for_the_inception_score_splits(tmp_path):
            'evaluation': {'n_samples': 16, 'fid': {'is_splits': 20}}}
     with pytest.raises(ConfigError, match=r'evaluation.n_samples \(16\) is smaller than evaluation.fid.is_splits \(20\)'):
         prepare_config(cfg, 'cfg')
+
+
+def test_ict_brings_its_recipe_as_defaults_and_overrides_win():
+    cfg = _prepare(**{'sweep': [{'dataset': ['toy'], 'method': ['ict', 'ct'], 'batch_size': [8], 'model': ['tiny']},
+                                {'dataset': ['digits'], 'method': ['ict'], 'batch_size': [8], 'model': ['tiny'],
+                                 'train': {'s1': 40, 'distance': 'l2', 'mu0': 0.5}}]})
+    runs = {(r.dataset, r.method): r.train for r in expand_runs(cfg)}
+    recipe = {'distance': 'pseudo_huber', 'sigma_sampling': 'lognormal', 'weighting': 'ict', 'mu0': 0.0,
+              'schedule': 'ict', 's0': 10, 's1': 1280}
+    assert {k: runs['toy', 'ict'][k] for k in recipe} == recipe
+    assert runs['toy', 'ct']['distance'] == 'l2' and runs['toy', 'ct']['schedule'] == 'act'   # CT keeps its own
+    assert runs['toy', 'ict']['iterations'] == 20   # the rest comes from the config's train
+    overridden = runs['digits', 'ict']
+    assert (overridden['s1'], overridden['distance'], overridden['mu0'], overridden['s0']) == (40, 'l2', 0.5, 10)
+
+
+def test_evaluation_network_and_its_per_block_override():
+    cfg = _prepare(**{'sweep.1.evaluation_network': 'target'})
+    assert cfg['evaluation']['network'] == 'ema'
+    assert {(r.augment, r.network) for r in expand_runs(cfg)} == {('off', 'ema'), ('on', 'target')}
+    assert {r.network for r in expand_runs(_prepare(evaluation={'network': 'online'}))} == {'online'}
+    with pytest.raises(ConfigError, match='evaluation.network'):
+        _prepare(evaluation={'network': 'teacher'})
+
+
+def _beta(run):
+    return evaluation_ema_decay(run.batch_size, 10 ** 12, run.train['ema']['halflife_images'],
+                                run.train['ema']['rampup_ratio'])
+
+
+def test_paper_configs_evaluate_each_method_by_its_protocol():
+    """CT: CM's 0.9999 EMA exactly at its batch; ACT-Aug (its official recipe): the target θ⁻; iCT: 0.99993;
+    controlled blocks: both methods on the same EMA."""
+    for name in ('cifar10', 'imagenet64', 'lsun_cat256'):
+        runs = expand_runs(load_config(REPO / 'workflow' / 'configs' / 'paper' / f'{name}.yaml'))
+        for run in runs:
+            if run.model.startswith('ct-') and run.method == 'ct':
+                assert run.network == 'ema' and run.train['ema']['rampup_ratio'] is None
+                assert _beta(run) == pytest.approx(0.9999, abs=1e-15)
+            elif run.method == 'ict':
+                assert run.network == 'ema' and _beta(run) == pytest.approx(0.99993, abs=1e-15)
+            elif run.augment == 'on':
+                assert run.network == 'target'
+        controlled = [r for r in runs if r.model.startswith('act-') and r.augment == 'off']
+        assert {r.method for r in controlled} == {'ct', 'act'}
+        assert len({(r.network, _beta(r)) for r in controlled}) == 1 and controlled[0].network == 'ema'
+
+
+def test_discriminator_beta2_is_exactly_the_official_one():
+    """The official ACT code's D betas are (0, 0.99·16/17) = 0.93176470588…, not 0.9318."""
+    assert _prepare()['train']['d_betas'] == [0.0, 0.99 * 16 / 17]
+    for name in ('cifar10', 'imagenet64', 'lsun_cat256'):
+        for run in expand_runs(load_config(REPO / 'workflow' / 'configs' / 'paper' / f'{name}.yaml')):
+            assert run.train['d_betas'][1] == 0.99 * 16 / 17
+
+
+def test_imagenet64_two_step_sigma_is_cms():
+    """CM's ImageNet64 two-step sampler uses ts 0, 106, 200 of 201 Karras steps (descending): σ_106 = 1.913."""
+    sigma = karras_sigmas(201)[200 - 106].item()
+    assert sigma == pytest.approx(1.9128, abs=1e-4)
+    config = load_config(REPO / 'workflow' / 'configs' / 'paper' / 'imagenet64.yaml')
+    assert config['evaluation']['two_step_sigma'] == round(sigma, 3) == 1.913

@@ -17,8 +17,8 @@ from act_bench.training.sampling import sample, sample_seed
 
 
 def write_samples(config, run, final_path, out):
-    """One-step (and, with evaluation.two_step_sigma, two-step) samples of a run's EMA network, with the job's
-    record, as out (.npz)."""
+    """One-step (and, with evaluation.two_step_sigma, two-step) samples of the run's evaluated network
+    (evaluation.network), with its name and the job's record, as out (.npz)."""
     start = time.perf_counter()
     net, state = load_generator(config, run, final_path)
     ev = config['evaluation']
@@ -28,7 +28,7 @@ def write_samples(config, run, final_path, out):
     if ev['two_step_sigma'] is not None:
         samples['2-step'] = sample(net, tuple(state['shape']), mid_sigma=ev['two_step_sigma'], **common).numpy()
     job = job_record('sample', time.perf_counter() - start, torch.device('cpu'))
-    np.savez(out, _jobs=np.array(json.dumps([job])), **samples)
+    np.savez(out, _jobs=np.array(json.dumps([job])), _network=np.array(state['network']), **samples)
 
 
 def check_classifier(spec, dataset, classifier):
@@ -50,7 +50,8 @@ def write_metrics(config, dataset, samples_path, data_path, classifier, out):
     with np.load(samples_path) as f:
         samples = {k: f[k] for k in f.files if not k.startswith('_')}
         jobs = json.loads(str(f['_jobs'])) if '_jobs' in f.files else []
-    records = evaluate(metrics, samples, data['eval'], f'{dataset} held-out split')
+        network = str(f['_network'])
+    records = evaluate(metrics, samples, data['eval'], f'{dataset} held-out split', network)
     jobs.append(job_record('evaluate', time.perf_counter() - start, torch.device('cpu')))
     write_json({'records': records, 'jobs': jobs}, out)
 

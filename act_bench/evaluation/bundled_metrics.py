@@ -61,13 +61,14 @@ def metrics_for(data_kind, classifier_path=None):
     return [FrechetDistance('fd_digits', ClassifierFeatures(classifier_path))]
 
 
-def evaluate(metrics, samples, reference, reference_name):
-    """Records for every metric × sampler in `samples` (a mapping sampler name → array)."""
+def evaluate(metrics, samples, reference, reference_name, network=None):
+    """Records for every metric × sampler in `samples` (a mapping sampler name → array), each naming the
+    generator network that drew them (ema, target, online; None for data)."""
     records = []
     for sampler, generated in samples.items():
         for metric in metrics:
             records.append({'metric': metric.name, 'sampler': sampler, 'value': metric(generated, reference),
                             'n_generated': len(generated), 'n_reference': len(reference),
                             'reference': reference_name, 'feature_extractor': metric.feature_extractor,
-                            'mode': None})
+                            'mode': None, 'network': network})
     return records

@@ -193,13 +193,15 @@ def reference_description(meta):
 #----------------------------------------------------------------------------
 # Records.
 
-def records(stats, reference_path, sampler, extractor_name, mode):
-    """The FID and IS records of one sampler's statistics against the reference statistics file."""
+def records(stats, reference_path, sampler, extractor_name, mode, network=None):
+    """The FID and IS records of one sampler's statistics against the reference statistics file; `network`
+    names the generator network sampled (None for data)."""
     mu_ref, sigma_ref, meta = load_statistics(reference_path)
     if meta.get('mode', mode) != mode:
         raise ConfigError(f'the FID reference statistics {reference_path} are for mode {meta["mode"]}, not {mode}')
     mu, sigma = stats.fid_statistics()
-    common = {'sampler': sampler, 'n_generated': stats.count, 'feature_extractor': extractor_name, 'mode': mode}
+    common = {'sampler': sampler, 'n_generated': stats.count, 'feature_extractor': extractor_name, 'mode': mode,
+              'network': network}
     is_mean, is_std = stats.inception_score()
     return [{'metric': 'fid', **common, 'value': frechet_distance(mu, sigma, mu_ref, sigma_ref),
              'n_reference': meta.get('n'), 'reference': reference_description(meta)},
@@ -207,16 +209,17 @@ def records(stats, reference_path, sampler, extractor_name, mode):
              'n_reference': None, 'reference': None}]
 
 
-def inception_records(config, dataset, images, reference_path, sampler='1-step', device='cpu'):
+def inception_records(config, dataset, images, reference_path, sampler='1-step', device='cpu', network=None):
     """FID and IS records of generated images (N, C, H, W) in [−1, 1] (or uint8) of a config's dataset,
     against reference statistics written by `write_reference_statistics` (or any .npz with mu/sigma), with
-    the config's Inception (`evaluation.fid`). For callers outside the workflow, e.g. snapshots over training."""
+    the config's Inception (`evaluation.fid`); `network` names the generator network that drew them. For callers
+    outside the workflow, e.g. snapshots over training."""
     if not kind_of(config['datasets'][dataset]).inception_metrics:
         raise ConfigError(f'dataset {dataset} is bundled data: its metrics are act_bench.evaluation.bundled_metrics\', not FID')
     fid = config['evaluation']['fid']
     extractor = build_extractor(config, device)
     stats = accumulate(extractor, [images], len(images), min(fid['is_splits'], len(images)))
-    return records(stats, reference_path, sampler, extractor.name, fid['mode'])
+    return records(stats, reference_path, sampler, extractor.name, fid['mode'], network)
 
 #----------------------------------------------------------------------------
 # Sampling jobs (one shard each) and the evaluation job that merges them.

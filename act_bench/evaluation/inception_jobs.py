@@ -30,6 +30,7 @@ def write_fid_shard(config, run, final_path, shard, out, device):
     stats, meta, grid = sample_shard(config, net, tuple(state['shape']), state.get('num_classes'),
                                      sample_seed(run.seed), shard, device)
     meta['job'] = job_record('sample_features', time.perf_counter() - start, device, shard=shard)
+    meta['network'] = state['network']
     save_shard(out, stats, meta, grid)
 
 
@@ -39,7 +40,8 @@ def write_fid_metrics(config, dataset, shard_paths, reference, out):
     merged, metas = load_shards(shard_paths)
     out_records = []
     for sampler, stats in merged.items():
-        out_records += records(stats, reference, sampler, metas[0]['feature_extractor'], metas[0]['mode'])
+        out_records += records(stats, reference, sampler, metas[0]['feature_extractor'], metas[0]['mode'],
+                               metas[0]['network'])
     jobs = [m['job'] for m in metas] + [job_record('evaluate_fid', time.perf_counter() - start, torch.device('cpu'))]
     write_json({'records': out_records, 'jobs': jobs, 'dataset': dataset, 'config': config['name']}, out)
 

@@ -41,7 +41,8 @@ def metric_curve(config, run, run_dir, data, classifier, load_generator, log=pri
         generated = sample(net, tuple(state['shape']), n=ev['curve_samples'], batch_size=ev['batch_size'],
                            clip=kind_of(kind).clip is not None, seed=sample_seed(run.seed),
                            num_classes=state.get('num_classes'))
-        for r in evaluate(metrics, {'1-step': generated.numpy()}, data['eval'], f'{run.dataset} held-out split'):
+        for r in evaluate(metrics, {'1-step': generated.numpy()}, data['eval'], f'{run.dataset} held-out split',
+                          state['network']):
             records.append({'step': state['step'], 'images_seen': state['images_seen'],
                             'train_seconds': state['train_seconds'], **r})
         log(f"step {state['step']}: " + ', '.join(f"{r['metric']} {r['value']:.4g}" for r in records[-len(metrics):]))

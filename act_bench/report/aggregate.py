@@ -9,12 +9,12 @@ from act_bench import layout
 from act_bench.report.accounting import gpu_hours, sacct_gpu_hours, slurm_job_ids
 from act_bench.report.paper_numbers import paper_entry
 
-VARIANT_ORDER = ['CT', 'ACT', 'ACT-Aug']
+VARIANT_ORDER = ['CT', 'iCT', 'ACT', 'ACT-Aug']
 TRAIN_COLUMNS = ('lambda_adv', 'w_mid', 'r1_gamma')   # train settings a sweep block may vary (ablations)
 
 
 def variant(method, augment):
-    return 'CT' if method == 'ct' else ('ACT-Aug' if augment == 'on' else 'ACT')
+    return {'ct': 'CT', 'ict': 'iCT'}.get(method) or ('ACT-Aug' if augment == 'on' else 'ACT')
 
 
 def _slug(sampler):

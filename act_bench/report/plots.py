@@ -123,7 +123,7 @@ def metric_over_training(sns, curves, skipped):
 
 
 def aug_p(sns, logs):
-    act = logs[logs['variant'] != 'CT']
+    act = logs[logs['variant'].str.startswith('ACT')]
     if act.empty or 'aug_p' not in act.columns:
         fig, ax = _pyplot().subplots(figsize=(5, 2))
         note(ax, 'No ACT runs on this dataset: nothing is augmented.')

@@ -125,7 +125,7 @@ def comparison(df, entry):
         ours = runs[primary].dropna()
         row = {'variant': setting['variant'], 'model': setting['model'], 'batch_size': setting['batch_size'],
                'iterations': setting['iterations'],
-               **{k: '—' if setting['variant'] == 'CT' else knob_label(setting[k]) for k in keys[4:]},
+               **{k: '—' if not setting['variant'].startswith('ACT') else knob_label(setting[k]) for k in keys[4:]},
                primary: mean_std(ours)}
         if entry is not None:
             row[f'paper {primary}'] = paper_cell(paper, primary)

@@ -1,10 +1,19 @@
 """Small EMA snapshots saved during training (every `train.snapshot_every` steps) for the
-metric-over-training curve; each loads like final.pt (act_bench.cli.load_generator)."""
+metric-over-training curve; each holds the network the run evaluates and loads like final.pt
+(act_bench.training.build.load_generator)."""
 
 import time
 from pathlib import Path
 
 from act_bench.runtime import checkpoint as ckpt
+
+# evaluation.network → the Training attribute holding it, which is also its key in final.pt and snapshots
+NETWORK_KEYS = {'online': 'net', 'target': 'target', 'ema': 'ema'}
+
+
+def generator_weights(training, networks):
+    """{key: state dict} of the named generator networks (names of NETWORK_KEYS)."""
+    return {NETWORK_KEYS[name]: getattr(training, NETWORK_KEYS[name]).state_dict() for name in networks}
 
 
 def snapshot_files(run_dir):
@@ -12,10 +21,12 @@ def snapshot_files(run_dir):
 
 
 def save_snapshot(training, run_dir, start):
-    """Write snapshots/ema-<step>.pt; its time is booked with the checkpoints. Returns the new start time."""
+    """Write snapshots/ema-<step>.pt with the network the run evaluates; its time is booked with the
+    checkpoints. Returns the new start time."""
     now = time.perf_counter()
     training.timers['train_seconds'] += now - start
-    ckpt.atomic_save({'ema': training.ema.state_dict(), 'shape': list(training.shape),
+    network = training.run.network
+    ckpt.atomic_save({**generator_weights(training, [network]), 'network': network, 'shape': list(training.shape),
                       'data_kind': training.kind.name, 'num_classes': training.num_classes,
                       'step': training.step, 'images_seen': training.step * training.run.batch_size,
                       'train_seconds': training.timers['train_seconds']},

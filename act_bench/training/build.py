@@ -7,12 +7,14 @@ import warnings
 
 import torch
 
+from act_bench.runtime.errors import ConfigError
+from act_bench.runtime.snapshots import NETWORK_KEYS
 from act_bench.training.augment import AdaptiveAugmentController, Augment
-from act_bench.training.loss import ACTLoss, CTLoss
+from act_bench.training.loss import ACTLoss, CTLoss, ICTLoss
 from act_bench.training.networks import (ConsistencyModel, MLPDiscriminator, MLPGenerator, SigmaConditioned,
                                          UNetEncoderDiscriminator, UNetGenerator)
 
-METHODS = {'ct': CTLoss, 'act': ACTLoss}
+METHODS = {'ct': CTLoss, 'act': ACTLoss, 'ict': ICTLoss}
 
 AUTOCAST_DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
@@ -27,15 +29,15 @@ def mixed_precision(precision, device):
 
 def build_loss(method, kind, shape, model_spec, train, batch_size, augment, device, num_classes=None):
     """The loss object of `method` for data of `kind` (a DatasetKind: its clip range bounds the targets)."""
+    loss_class = METHODS[method]
     distance = train['distance']
     if distance == 'lpips':
         from act_bench.training.lpips import LPIPSDistance
-        distance = LPIPSDistance(train['lpips_weights'], device=device)
+        distance = LPIPSDistance(train['lpips_weights'], device=device, **loss_class.lpips_variant)
     ct_kwargs = dict(distance=distance, sigma_min=train['sigma_min'], sigma_max=train['sigma_max'],
                      rho=train['rho'], clip_target=kind.clip,
                      sigma_sampling=train['sigma_sampling'], weighting=train['weighting'],
                      p_mean=train['p_mean'], p_std=train['p_std'])
-    loss_class = METHODS[method]
     if not loss_class.traits.has_discriminator:
         return loss_class(**ct_kwargs)
     D = build_discriminator(shape, model_spec, train, num_classes).to(device)
@@ -120,11 +122,15 @@ def parameter_counts(dataset_spec, model, train, with_discriminator):
 
 
 def load_generator(config, run, final_path, device='cpu'):
-    import torch
-
+    """The network the run evaluates (`run.network`: ema, target or online) from its final.pt or a
+    snapshot, and the file's other entries with `network` naming it."""
     state = torch.load(final_path, map_location=device, weights_only=True)
+    key = NETWORK_KEYS[run.network]
+    if key not in state:
+        raise ConfigError(f'{final_path} holds no {run.network} network (it was written for evaluating '
+                          f"{state.get('network', 'another network')}); rerun the training of {run.path}")
     net = build_generator(tuple(state['shape']), config['models'][run.model], run.train, state.get('num_classes'))
-    net.load_state_dict(state['ema'])
-    return net.eval().requires_grad_(False), state
+    net.load_state_dict(state[key])
+    return net.eval().requires_grad_(False), {**state, 'network': run.network}
 
 

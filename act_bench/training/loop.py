@@ -1,6 +1,8 @@
 """The one training loop for CT and ACT. It knows neither the method nor the network: the loss
 object carries the method (CT, or ACT with its discriminator), the networks come from
-`networks.build_*`. Progress is logged in images seen, wall time and memory."""
+`networks.build_*`. Three sets of generator weights (ct-spec §5): the online network θ (trained), the
+target θ⁻ (μ(k), in the loss) and the evaluation EMA (β from `train.ema`, never in the loss).
+Progress is logged in images seen, wall time and memory."""
 
 import contextlib
 import copy
@@ -22,9 +24,9 @@ from act_bench.data.kinds import kind_of
 from act_bench.runtime.device import peak_memory_mb, resolve_device
 from act_bench.training.build import build_generator, build_loss, mixed_precision
 from act_bench.training.ema import update_ema
-from act_bench.training.schedules import discretisation_steps, target_ema_decay
+from act_bench.training.schedules import discretisation_steps, evaluation_ema_decay, target_ema_decay
 from act_bench.training import speedups
-from act_bench.runtime.snapshots import save_snapshot
+from act_bench.runtime.snapshots import NETWORK_KEYS, generator_weights, save_snapshot
 
 
 class TrainingDiverged(RuntimeError):
@@ -50,6 +52,7 @@ class Training:
         self.num_classes = None if torch.is_tensor(data) else getattr(data, 'num_classes', None)
         torch.manual_seed(run.seed)
         self.net = build_generator(self.shape, model_spec, self.train, self.num_classes).to(device)
+        self.target = copy.deepcopy(self.net).eval().requires_grad_(False)
         self.ema = copy.deepcopy(self.net).eval().requires_grad_(False)
         self.optimizer = torch.optim.RAdam(self.net.parameters(), lr=self.train['lr'],
                                            betas=tuple(self.train['betas']))
@@ -76,11 +79,12 @@ class Training:
         self.speedups = speedups.configure(self, names)
 
     def networks(self):
-        """{name: module} of every network trained (the loss's too) and the target EMA network."""
-        return {'generator': self.net, 'target (EMA) network': self.ema, **self.loss.networks()}
+        """{name: module} of every network trained (the loss's too), the target and the evaluation EMA."""
+        return {'generator': self.net, 'target network': self.target, 'evaluation EMA': self.ema,
+                **self.loss.networks()}
 
     def set_ema_update(self, update):
-        """`update(ema, net, mu)` updates the target network after each step."""
+        """`update(ema, net, mu)` updates the target network and the evaluation EMA after each step."""
         self.ema_update = update
 
     def set_optimizer_option(self, key, value):
@@ -99,8 +103,8 @@ class Training:
             net.to(memory_format=memory_format)
 
     def compile_generator(self, on):
-        """torch.compile of the generator and its EMA, or back to eager."""
-        for net in (self.net, self.ema):
+        """torch.compile of the generator and its target, or back to eager."""
+        for net in (self.net, self.target):
             if on and getattr(net, '_compiled_call_impl', None) is None:
                 net.compile()
             elif not on:
@@ -117,16 +121,21 @@ class Training:
 
     def schedule(self, step):
         t = self.train
-        n = discretisation_steps(step / t['iterations'], t['s0'], t['s1'], t['schedule'])
+        n = discretisation_steps(step, t['iterations'], t['s0'], t['s1'], t['schedule'])
         return n, target_ema_decay(n, t['s0'], t['mu0'])
 
+    def evaluation_ema_beta(self):
+        """β of this step's evaluation-EMA update (EDM's half-life in generator images, with ramp-up)."""
+        batch, ema = self.run.batch_size, self.train['ema']
+        return evaluation_ema_decay(batch, self.step * batch, ema['halflife_images'], ema['rampup_ratio'])
+
     def training_step(self):
-        """One iteration: generator step, the loss's extra step (ACT: discriminator), target EMA."""
+        """One iteration: generator step, the loss's extra step (ACT: discriminator), target and evaluation EMA."""
         n, mu = self.schedule(self.step)
         images, labels, batch = distributed.local_batch(self.sampler, self.loss.batch_segments(self.run.batch_size))
         g_labels, d_labels = (labels[:batch], labels[batch:]) if labels is not None else (None, None)
         with torch.autocast(**self.autocast):
-            loss = self.loss(self.net, images[:batch], self.ema, n, g_labels).float().mean()
+            loss = self.loss(self.net, images[:batch], self.target, n, g_labels).float().mean()
         global_loss = distributed.average(loss)   # the same on every rank: all stop together
         if not torch.isfinite(global_loss):
             raise TrainingDiverged(f'the generator loss became {global_loss.item()} at step {self.step}')
@@ -136,12 +145,14 @@ class Training:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.loss.after_generator_step(self.net, images[batch:], n, self.step, d_labels)
-        self.ema_update(self.ema, self.net, mu)
+        self.ema_update(self.target, self.net, mu)
+        self.ema_update(self.ema, self.net, self.evaluation_ema_beta())
         self.step += 1
         return {'loss': global_loss.item(), 'N': n, 'mu': mu, **self.loss.stats}
 
     def state_dict(self):
-        return {'step': self.step, 'net': self.net.state_dict(), 'ema': self.ema.state_dict(),
+        return {'step': self.step, 'net': self.net.state_dict(), 'target': self.target.state_dict(),
+                'ema': self.ema.state_dict(),
                 'optimizer': self.optimizer.state_dict(), 'scaler': self.scaler.state_dict(),
                 'loss': self.loss.state_dict(),
                 'sampler': self.sampler.state_dict(), 'torch_rng': torch.get_rng_state(),
@@ -151,6 +162,7 @@ class Training:
     def load_state_dict(self, state):
         self.step = state['step']
         self.net.load_state_dict(state['net'])
+        self.target.load_state_dict(state['target'])
         self.ema.load_state_dict(state['ema'])
         self.optimizer.load_state_dict(state['optimizer'])
         if state['scaler']:
@@ -273,9 +285,8 @@ def checkpoint(training, run_dir, start):
 
 def write_outputs(training, run_dir, device, resumed):
     run = training.run
-    ckpt.atomic_save({'ema': training.ema.state_dict(), 'net': training.net.state_dict(),
-                      'shape': list(training.shape), 'data_kind': training.kind.name,
-                      'num_classes': training.num_classes, 'step': training.step},
+    ckpt.atomic_save({**generator_weights(training, NETWORK_KEYS), 'shape': list(training.shape),
+                      'data_kind': training.kind.name, 'num_classes': training.num_classes, 'step': training.step},
                      run_dir / 'final.pt')
     seconds = sum(training.timers.values())
     n_devices = distributed.get_world_size()

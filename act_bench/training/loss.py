@@ -13,7 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from act_bench.methods import ACT, CT
+from act_bench.methods import ACT, CT, ICT
 from act_bench.runtime import distributed
 from act_bench.training.networks import set_attention
 from act_bench.training.schedules import adversarial_weight, karras_sigmas
@@ -45,6 +45,8 @@ class CTLoss:
     """Consistency Training: d(f_θ(x + σ_i z, σ_i), clip(f_θ⁻(x + σ_{i−1} z, σ_{i−1}))), i ~ U{1..N−1}."""
 
     traits = CT
+    # LPIPSDistance options of the CM code (ct-spec §6): VGG average pools, resize to 224 only below 256 px
+    lpips_variant = {'replace_pooling': True, 'resize_only_below': 256}
 
     def __init__(self, distance='l2', sigma_min=0.002, sigma_max=80.0, rho=7.0, clip_target=None,
                  sigma_sampling='uniform', weighting='uniform', p_mean=-1.1, p_std=2.0):
@@ -136,12 +138,20 @@ class CTLoss:
     def load_state_dict(self, state):
         pass
 
+
+class ICTLoss(CTLoss):
+    """iCT (ct-spec §9): the CT loss itself; its recipe (pseudo-Huber, lognormal σ, 1/Δσ weighting, μ0 = 0,
+    the doubling curriculum) comes as train defaults of its traits, which the config resolves into run.train."""
+
+    traits = ICT
+
 #----------------------------------------------------------------------------
 
 class ACTLoss(CTLoss):
     """ACT: (1 − λ)·consistency + λ·softplus(−D(A_p(f_θ(x_σ, σ)), σ)), plus the D step with lazy R1."""
 
     traits = ACT   # first half: generator step; second half: B/2 fake sources + B/2 reals
+    lpips_variant = {'replace_pooling': False, 'resize_only_below': None}   # piq's VGG, always 224 (act-spec §2.3)
 
     def __init__(self, discriminator, d_optimizer, augment, controller, lambda_adv=0.3, w_mid=None,
                  r1_gamma=10.0, r1_interval=16, autocast=None, d_scaler=None, **ct_kwargs):

@@ -1,4 +1,5 @@
-"""Noise grids and training curricula: Karras grid, N(k), μ(k), and ACT's adversarial weight λ(σ)."""
+"""Noise grids and training curricula: Karras grid, N(k), μ(k), the evaluation EMA's β, and ACT's
+adversarial weight λ(σ)."""
 
 import math
 
@@ -18,18 +19,24 @@ def sigma_to_index(sigma, n, sigma_min=0.002, sigma_max=80.0, rho=7.0):
     return (sigma ** (1 / rho) - lo) / (hi - lo) * (n - 1)
 
 
-def discretisation_steps(progress, s0, s1, form='act'):
-    """Number of grid points N at training progress k/K ∈ [0, 1].
+def discretisation_steps(step, iterations, s0, s1, form='act'):
+    """Number of grid points N at step k of K = `iterations`.
 
     'act': round(sqrt(k/K·(s1² − s0²) + s0²))  — official ACT code, ends at N = s1.
     'cm':  ceil(sqrt(k/K·((s1+1)² − s0²) + s0²) − 1) + 1 — official CM code, ends at N = s1 + 1.
+    'ict': min(s0·2^⌊k/K′⌋, s1) + 1 with K′ = ⌊K / (log2⌊s1/s0⌋ + 1)⌋ — iCT's doubling curriculum
+           (ct-spec §9), ends at N = s1 + 1; K′ is at least 1 for runs shorter than the number of stages.
     """
+    progress = step / iterations
     if form == 'act':
         return int(round(math.sqrt(progress * (s1 ** 2 - s0 ** 2) + s0 ** 2)))
     if form == 'cm':
         m = max(1, math.ceil(math.sqrt(progress * ((s1 + 1) ** 2 - s0 ** 2) + s0 ** 2) - 1))
         return m + 1
-    raise ValueError(f'unknown schedule form {form!r}; expected "act" or "cm"')
+    if form == 'ict':
+        stage_length = max(1, math.floor(iterations / (math.log2(s1 // s0) + 1)))
+        return min(s0 * 2 ** (step // stage_length), s1) + 1
+    raise ValueError(f'unknown schedule form {form!r}; expected "act", "cm" or "ict"')
 
 
 def target_ema_decay(n, s0, mu0):
@@ -38,6 +45,15 @@ def target_ema_decay(n, s0, mu0):
     if mu0 == 0:
         return 0.0
     return math.exp(s0 * math.log(mu0) / (n - 1))
+
+
+def evaluation_ema_decay(batch, images_seen, halflife_images, rampup_ratio=None):
+    """β of the evaluation EMA for one step of `batch` generator images, EDM's form (training_loop.py):
+    β = 0.5^(batch / h) with h = halflife_images, or min(h, rampup_ratio·images_seen) with a ramp-up
+    (images_seen before this step, so the first step copies the network)."""
+    if rampup_ratio is not None:
+        halflife_images = min(halflife_images, rampup_ratio * images_seen)
+    return 0.5 ** (batch / max(halflife_images, 1e-8))
 
 
 def adversarial_weight(index, n, lambda_adv, w_mid=None):

@@ -190,7 +190,7 @@ def test_evaluate_fid_merges_shards_into_records(setup, tmp_path, fid_spy):
     assert set(by) == {('fid', '1-step'), ('is', '1-step'), ('fid', '2-step'), ('is', '2-step')}
     assert result['records'][0]['metric'] == 'fid'  # the primary metric
     for (metric, _), r in by.items():
-        assert r['n_generated'] == 20 and r['mode'] == 'legacy_tensorflow'
+        assert r['n_generated'] == 20 and r['mode'] == 'legacy_tensorflow' and r['network'] == 'ema'
         assert r['feature_extractor'] == 'inception-v3 (clean-fid legacy_tensorflow)'
         assert math.isfinite(r['value']) and r['value'] >= (0 if metric == 'fid' else 1)
     assert by[('fid', '1-step')]['n_reference'] == 12
@@ -231,6 +231,7 @@ def test_inception_records_api_and_the_floor(setup, tmp_path, fid_spy):
     floor = json.loads(out.read_text())
     assert floor['dataset'] == 'tiny' and [r['metric'] for r in floor['records']] == ['fid', 'is']
     assert floor['records'][0]['sampler'] == 'training data' and floor['records'][0]['n_generated'] == 12
+    assert floor['records'][0]['network'] is None
     # all 12 training images against their own statistics: the FID's arguments agree, so FID = 0
     mu_ref, sigma_ref, _ = load_statistics(setup['ref'])
     np.testing.assert_allclose(fid_spy[-1][0], mu_ref, rtol=1e-12)

@@ -32,7 +32,7 @@ def test_checkpoint_round_trip_reproduces_the_next_step(tmp_path, make_run, data
     assert ckpt.load_latest(tmp_path, b) == 3
     stats_b = b.training_step()
     assert stats_a == stats_b
-    assert _state_equal(a.net, b.net) and _state_equal(a.ema, b.ema)
+    assert _state_equal(a.net, b.net) and _state_equal(a.target, b.target) and _state_equal(a.ema, b.ema)
     if method == 'act':
         assert _state_equal(a.loss.D, b.loss.D)
         assert a.loss.controller.p == b.loss.controller.p > 0
@@ -75,7 +75,8 @@ def test_training_loop_resumes_after_a_crash_and_matches_an_uninterrupted_run(tm
 
     resumed = training_loop(run, spec, model, data_path, crashed)
     assert resumed.attempts == 2
-    assert _state_equal(full.net, resumed.net) and _state_equal(full.ema, resumed.ema)
+    assert _state_equal(full.net, resumed.net) and _state_equal(full.target, resumed.target)
+    assert _state_equal(full.ema, resumed.ema)
     assert _state_equal(full.loss.D, resumed.loss.D)
     steps = [json.loads(line)['step'] for line in (crashed / 'train_log.jsonl').read_text().splitlines()]
     assert steps == sorted(set(steps)) and steps[-1] == 20

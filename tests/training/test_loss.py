@@ -34,7 +34,7 @@ def test_generator_step_leaves_discriminator_untouched(make_run, dataset):
     D = tr.loss.D
     before = _params(D)
     images = tr.sampler(8)[0]
-    loss = tr.loss(tr.net, images, tr.ema, 10).mean()
+    loss = tr.loss(tr.net, images, tr.target, 10).mean()
     tr.optimizer.zero_grad()
     loss.backward()
     tr.optimizer.step()
@@ -79,9 +79,9 @@ def test_constant_lambda_combines_batch_means(make_run):
     tr = _training(make_run, 'toy')
     images = tr.sampler(8)[0]
     torch.manual_seed(1)
-    per_sample = tr.loss(tr.net, images, tr.ema, 10)
+    per_sample = tr.loss(tr.net, images, tr.target, 10)
     torch.manual_seed(1)
-    d, out, _, sigma = tr.loss.consistency_terms(tr.net, images, tr.ema, 10)
+    d, out, _, sigma = tr.loss.consistency_terms(tr.net, images, tr.target, 10)
     g = F.softplus(-tr.loss.D(out, sigma))
     assert per_sample.mean().item() == pytest.approx((0.7 * d.mean() + 0.3 * g.mean()).item(), rel=1e-5)
 
@@ -98,7 +98,7 @@ def test_ct_target_uses_adjacent_smaller_sigma_and_shared_noise(make_run):
         sigma_prev, torch.tensor(0.002))
     net = copy.deepcopy(tr.net)
     torch.manual_seed(0)
-    loss = tr.loss(net, images, tr.ema, 2)
+    loss = tr.loss(net, images, tr.target, 2)
     torch.manual_seed(0)
     tr.loss.sample_sigmas(8, 2, images.device)
     z = torch.randn_like(images)
@@ -130,10 +130,10 @@ def test_ict_lognormal_index_distribution_and_weighting(make_run):
     # the weighted consistency term is d / (σ_i − σ_{i−1})
     images = tr.sampler(8)[0]
     torch.manual_seed(3)
-    weighted = tr.loss(tr.net, images, tr.ema, 10)
+    weighted = tr.loss(tr.net, images, tr.target, 10)
     tr.loss.weighting = 'uniform'
     torch.manual_seed(3)
-    plain = tr.loss(tr.net, images, tr.ema, 10)
+    plain = tr.loss(tr.net, images, tr.target, 10)
     torch.manual_seed(3)
     _, sigma, prev = tr.loss.sample_sigmas(8, 10, 'cpu', 'lognormal')
     assert torch.allclose(weighted, plain / (sigma - prev), rtol=1e-5)

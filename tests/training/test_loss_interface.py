@@ -28,7 +28,7 @@ def test_ct_owns_only_the_generator(make_run):
     assert loss.networks() == {} and loss.optimizers() == [] and loss.r1_cadence is None
     assert not loss.traits.has_discriminator and not loss.traits.augmentable
     assert loss.data_per_generator_image == 1 and loss.batch_segments(8) == [8]
-    assert list(training.networks()) == ['generator', 'target (EMA) network']
+    assert list(training.networks()) == ['generator', 'target network', 'evaluation EMA']
 
 
 def test_act_owns_its_discriminator_optimiser_and_r1_cadence(make_run):

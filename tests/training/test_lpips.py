@@ -188,3 +188,19 @@ def test_urls_match_the_libraries():
     assert ld.LPIPS_URL == piq.LPIPS._weights_url
     assert ld.VGG16_URL == torchvision.models.VGG16_Weights.IMAGENET1K_V1.url
     assert ld.VGG16_URL.endswith(VGG16_FILE)
+
+
+@pytest.mark.parametrize('method,replace_pooling,resize_only_below', [('ct', True, 256), ('ict', True, 256),
+                                                                      ('act', False, None)])
+def test_the_loss_factory_picks_each_methods_lpips_variant(weights, no_download, make_run, tiny_config, method,
+                                                           replace_pooling, resize_only_below):
+    """CT's baselines get CM's LPIPS (VGG average pools, resize to 224 only below 256 px); ACT keeps its own."""
+    from act_bench.data.kinds import kind_of
+    from act_bench.training.build import build_loss
+    run = make_run(dataset='digits', method='ct' if method == 'ict' else method, distance='lpips',
+                   lpips_weights=str(weights['dir']))   # train settings of a run; the method is build_loss's
+    loss = build_loss(method, kind_of('digits'), (1, 16, 16), tiny_config['models']['tiny'], run.train, 8, 'off',
+                      torch.device('cpu'))
+    assert (loss.distance.replace_pooling, loss.distance.resize_only_below) == (replace_pooling, resize_only_below)
+    pools = {type(m).__name__ for m in loss.distance.lpips.model.modules() if 'Pool' in type(m).__name__}
+    assert pools == ({'AvgPool2d'} if replace_pooling else {'MaxPool2d'})

@@ -26,7 +26,7 @@ RUNS = expand_runs(CFG)
 wildcard_constraints:
     name=r"[A-Za-z0-9][A-Za-z0-9.-]*",
     dataset=r"[a-z0-9][a-z0-9-]*",
-    method=r"ct|act",
+    method=r"ct|act|ict",
     batch_size=r"\d+",
     model=r"[a-z0-9][a-z0-9-]*",
     augment=r"on|off",
