@@ -150,7 +150,7 @@ def _train(config, run, args, device):
 #----------------------------------------------------------------------------
 # Evaluation of bundled datasets (act_bench.evaluation.bundled_jobs).
 
-@command('sample', "one-step (and two-step) samples from a run's EMA network", *RUN, FINAL, OUT)
+@command('sample', "one-step (and two-step) samples of a run's evaluated network", *RUN, FINAL, OUT)
 def cmd_sample(args):
     from act_bench.evaluation.bundled_jobs import write_samples
     write_samples(*_run_of(args, threads=True), args.final, args.out)
