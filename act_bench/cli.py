@@ -241,10 +241,12 @@ def cmd_aggregate(args):
          arg('--summary', required=True),
          arg('--reference', nargs='*', default=[], help='data-floor JSON files (reference_metrics rule)'),
          arg('--estimate', help='projected GPU-hours per run (JSON of act-bench estimate)'),
+         arg('--run', dest='runs', action='append', default=[], metavar='DIR',
+             help='a run directory whose metric curve feeds the equal-cost comparison (repeat per run)'),
          arg('--out-dir', required=True))
 def cmd_table(args):
     from act_bench.report.tables import write_tables
-    for path in write_tables(args.summary, args.reference, args.out_dir, args.estimate):
+    for path in write_tables(args.summary, args.reference, args.out_dir, args.estimate, args.runs):
         print(f'wrote {path}')
 
 

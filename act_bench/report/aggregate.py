@@ -6,7 +6,8 @@ from pathlib import Path
 import pandas as pd
 
 from act_bench import layout
-from act_bench.report.accounting import gpu_hours, sacct_gpu_hours, slurm_job_ids
+from act_bench.methods import METHOD_TRAITS
+from act_bench.report.accounting import SECONDS_PER_HOUR, gpu_hours, sacct_gpu_hours, slurm_job_ids
 from act_bench.report.paper_numbers import paper_entry
 
 VARIANT_ORDER = ['CT', 'iCT', 'ACT', 'ACT-Aug']
@@ -23,6 +24,14 @@ def _slug(sampler):
 
 def _read_json(path):
     return json.loads(Path(path).read_text())
+
+
+def cost_columns(train_summary, device_hours_total, method):
+    """What a run spent, to compare methods at equal cost: the data images its iterations drew (ACT draws two
+    per generator image) and its device-seconds (training, checkpoints, lost work and evaluation jobs)."""
+    per_image = METHOD_TRAITS[method].data_per_generator_image
+    return {'data_images_seen': train_summary['images_seen'] * per_image,
+            'device_seconds': device_hours_total * SECONDS_PER_HOUR}
 
 
 def aggregate(config, runs, sacct=sacct_gpu_hours):
@@ -46,6 +55,7 @@ def aggregate(config, runs, sacct=sacct_gpu_hours):
             row[key] = summary[key]
         jobs = evaluation.get('jobs', [])
         row.update(gpu_hours(summary, jobs))
+        row.update(cost_columns(summary, row['device_hours_total'], run.method))
         ids = slurm_job_ids(summary, jobs)
         row['slurm_job_ids'] = ' '.join(ids)
         row['sacct_gpu_hours'] = sacct(ids)

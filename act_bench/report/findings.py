@@ -4,42 +4,76 @@ each method's metric-over-training curve had flattened. Inputs: summary.csv rows
 (one-step metric of the EMA snapshots) as a long frame (`curve_frame`). Lower is better for every metric
 these read (W2, fd_digits, FID)."""
 
+import json
+from pathlib import Path
+
 import pandas as pd
 
+from act_bench import layout
 from act_bench.methods import METHOD_TRAITS
+from act_bench.report.aggregate import variant
 
 BUDGETS = {'device_seconds': 'device-seconds', 'data_images_seen': 'data images drawn'}
 FLAT_FRACTION = 0.25    # a curve is judged over this last fraction of training
 FLAT_TOLERANCE = 0.10   # ... and is flat when its metric moved by less than this fraction there
+LABEL = 'variant'       # the column naming a method as the tables do (CT, iCT, ACT, ACT-Aug)
+RUN_KEY = [LABEL, 'batch_size', 'model', 'seed']
+
+
+def run_labels(run_dir):
+    """A run's identity read from its directory (layout.RUN_WILDCARDS) and its label (CT, iCT, ACT, ACT-Aug)."""
+    run = layout.parse_run_dir(run_dir)
+    return {**{key: run[key] for key in layout.RUN_WILDCARDS}, 'variant': variant(run['method'], run['augment'])}
+
+
+def metric_curves(run_dirs):
+    """Long frame of every run's metric_curve.json records with the run's labels, and why runs were skipped."""
+    frames, skipped = [], set()
+    for run_dir in run_dirs:
+        curve = json.loads((Path(run_dir) / layout.METRIC_CURVE).read_text())
+        if curve['skipped']:
+            skipped.add(curve['skipped'])
+        if curve['records']:
+            frames.append(pd.DataFrame(curve['records']).assign(**run_labels(run_dir)))
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), sorted(skipped)
 
 
 def curve_frame(curves, summary):
-    """Long frame of snapshot records (columns of metric_curve.json records plus dataset, method, label, seed)
-    with the cost columns: data_images_seen (generator images × the method's data per generator image) and
-    device_seconds (training seconds × devices of the run)."""
+    """`curves` (metric_curves) with the cost of each snapshot: data_images_seen (generator images × the
+    method's data images per generator image) and device_seconds (its training seconds × the run's devices,
+    from summary.csv)."""
     if curves.empty:
         return curves
-    devices = summary.set_index(['dataset', 'label', 'seed'])['n_devices']
+    keys = list(layout.RUN_WILDCARDS)
+    devices = summary[keys + ['n_devices']].astype({k: curves[k].dtype for k in keys})
+    curves = curves.merge(devices, on=keys, how='left').fillna({'n_devices': 1})
     per_image = curves['method'].map(lambda m: METHOD_TRAITS[m].data_per_generator_image)
-    n = [devices.get((d, v, s), 1) for d, v, s in zip(curves['dataset'], curves['label'], curves['seed'])]
     return curves.assign(data_images_seen=curves['images_seen'] * per_image,
-                         device_seconds=curves['train_seconds'] * pd.Series(n, index=curves.index))
+                         device_seconds=curves['train_seconds'] * curves['n_devices'])
+
+
+def primary_curves(curves, primary):
+    """The one-step records of the primary metric (e.g. `w2` of `w2_1step`)."""
+    if curves.empty:
+        return curves
+    return curves[curves['metric'] == primary.rsplit('_', 1)[0]]
 
 
 def at_common_budget(curves, budget):
     """(the largest budget every label's every seed reached, {label: [metric at that budget per seed]}): each run's
     last snapshot within the budget."""
-    reached = curves.groupby(['label', 'seed'])[budget].max()
+    reached = curves.groupby(RUN_KEY)[budget].max()
     common = float(reached.min())
     within = curves[curves[budget] <= common * (1 + 1e-9)]
-    last = within.sort_values(budget).groupby(['label', 'seed']).tail(1)
-    return common, {label: list(runs['value']) for label, runs in last.groupby('label', sort=False)}
+    last = within.sort_values(budget).groupby(RUN_KEY).tail(1)
+    return common, {label: list(runs['value']) for label, runs in last.groupby(LABEL, sort=False)}
 
 
 def flatness(curves):
     """{label: mean over seeds of the relative change of the metric over the last FLAT_FRACTION of training}."""
     changes = {}
-    for (label, seed), run in curves.sort_values('images_seen').groupby(['label', 'seed'], sort=False):
+    for key, run in curves.sort_values('images_seen').groupby(RUN_KEY, sort=False):
+        label = key[0]
         end = run['images_seen'].iloc[-1]
         start = run[run['images_seen'] <= (1 - FLAT_FRACTION) * end]
         if start.empty:
@@ -83,7 +117,7 @@ def flatness_sentence(changes):
 def dataset_findings(summary, curves):
     """Two or three sentences for one dataset's runs (`summary` rows, `curve_frame` of their snapshots)."""
     primary = summary['primary_metric'].iloc[0]
-    same_iterations = summary.groupby('label', sort=False)[primary].apply(list).to_dict()
+    same_iterations = summary.groupby(LABEL, sort=False)[primary].apply(list).to_dict()
     iterations = sorted(set(summary['iterations']))
     where = f'At equal iterations ({", ".join(map(str, iterations))})' if len(iterations) < 3 else 'At the end'
     out = [comparison_sentence(same_iterations, where + f', final `{primary}`')]
@@ -102,6 +136,6 @@ def budget_table(curves):
     for budget, name in BUDGETS.items():
         common, values = at_common_budget(curves, budget)
         for label, v in values.items():
-            rows.setdefault(label, {'method': label})[f'at {common:.4g} {name}'] = \
+            rows.setdefault(label, {LABEL: label})[f'at {common:.4g} {name}'] = \
                 f'{pd.Series(v).mean():.4g} (n={len(v)})'
     return pd.DataFrame(list(rows.values()))

@@ -2,14 +2,14 @@
 GPU-hours, losses over training, the metric over training (EMA snapshots), ACT-Aug's p over
 training, and a grid of one-step samples per run."""
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from act_bench import layout
-from act_bench.report.aggregate import VARIANT_ORDER, variant
+from act_bench.report.aggregate import VARIANT_ORDER
+from act_bench.report.findings import curve_frame, metric_curves, run_labels
 from act_bench.report.tables import hours_column
 
 PLOTS = ['metric_vs_batch_size', 'metric_vs_gpu_hours', 'training_curves', 'metric_over_training', 'aug_p',
@@ -41,12 +41,6 @@ def hue_order(df):
     return [v for v in VARIANT_ORDER if v in set(df['variant'])]
 
 
-def run_labels(run_dir):
-    """What a run's lines and panels are labelled with, read from its directory."""
-    run = layout.parse_run_dir(run_dir)
-    return {'variant': variant(run['method'], run['augment']), 'batch_size': run['batch_size'], 'seed': run['seed'],
-            'model': run['model']}
-
 #----------------------------------------------------------------------------
 # Inputs.
 
@@ -57,17 +51,6 @@ def training_logs(run_dirs):
         frames.append(log.assign(**run_labels(run_dir)))
     return pd.concat(frames, ignore_index=True)
 
-
-def metric_curves(run_dirs):
-    """Long frame of every run's metric_curve.json records, and the reasons runs were skipped."""
-    frames, skipped = [], set()
-    for run_dir in run_dirs:
-        curve = json.loads((Path(run_dir) / layout.METRIC_CURVE).read_text())
-        if curve['skipped']:
-            skipped.add(curve['skipped'])
-        if curve['records']:
-            frames.append(pd.DataFrame(curve['records']).assign(**run_labels(run_dir)))
-    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), sorted(skipped)
 
 #----------------------------------------------------------------------------
 # Plots.
@@ -109,16 +92,24 @@ def training_curves(sns, logs):
     return quantities_over_training(sns, logs, [q for q in LOSSES if q in logs.columns and logs[q].notna().any()])
 
 
+COST_AXES = {'images_seen': 'generator images seen', 'data_images_seen': 'data images drawn',
+             'device_seconds': 'training device-seconds'}
+
+
 def metric_over_training(sns, curves, skipped):
+    """The EMA snapshots' one-step metric against each measure of cost (a column each), every method on one
+    axis, a row per metric."""
     if curves.empty:
         fig, ax = _pyplot().subplots(figsize=(5, 2))
         note(ax, 'No metric over training: ' + '; '.join(skipped))
         return fig
-    grid = sns.relplot(data=curves, kind='line', x='images_seen', y='value', hue='variant',
-                       hue_order=hue_order(curves), style='batch_size', col='metric', marker='o', errorbar='sd',
-                       facet_kws={'sharey': False}, height=3, aspect=1.3)
-    grid.set_titles('{col_name}, one-step, EMA snapshots')
-    grid.set_axis_labels('images seen', 'metric (lower is better)')
+    long = curves.melt(id_vars=['variant', 'batch_size', 'seed', 'metric', 'value'], value_vars=list(COST_AXES),
+                       var_name='cost', value_name='spent').replace({'cost': COST_AXES})
+    grid = sns.relplot(data=long, kind='line', x='spent', y='value', hue='variant', hue_order=hue_order(curves),
+                       style='batch_size', row='metric', col='cost', marker='o', errorbar='sd',
+                       facet_kws={'sharey': 'row', 'sharex': False}, height=2.6, aspect=1.3)
+    grid.set_titles('{row_name}, one-step, EMA snapshots | {col_name}')
+    grid.set_axis_labels('', 'metric (lower is better)')
     return grid.figure
 
 
@@ -187,6 +178,7 @@ def write_plots(summary_path, run_dirs, dataset, kind, out_dir):
     primary = summary['primary_metric'].iloc[0]
     logs = training_logs(run_dirs)
     curves, skipped = metric_curves(run_dirs)
+    curves = curve_frame(curves, summary)
     figures = {'metric_vs_batch_size': metric_vs_batch_size(sns, summary, primary),
                'metric_vs_gpu_hours': metric_vs_gpu_hours(sns, summary, primary),
                'training_curves': training_curves(sns, logs),

@@ -11,6 +11,7 @@ import pandas as pd
 from act_bench.runtime.errors import ConfigError
 from act_bench.report.paper_numbers import load_paper_numbers, paper_value
 from act_bench.report.aggregate import VARIANT_ORDER
+from act_bench.report.findings import budget_table, curve_frame, dataset_findings, metric_curves, primary_curves
 
 TABLES = ('summary', 'ablations')   # each written as <table>.md and <table>.tex
 WILDCARDS = ['dataset', 'method', 'batch_size', 'model', 'augment', 'seed']
@@ -130,6 +131,9 @@ def comparison(df, entry):
         if entry is not None:
             row[f'paper {primary}'] = paper_cell(paper, primary)
             row['Δ vs paper'] = f'{ours.mean() - paper["value"]:+.3g}' if paper and len(ours) else '—'
+        if 'data_images_seen' in df.columns:   # summaries written before the equal-cost columns lack them
+            row.update({'data images per run': count(runs['data_images_seen'].mean()),
+                        'device-s per run': f"{runs['device_seconds'].mean():.3g}"})
         row.update({'params (train)': count(runs['params_training_total'].iloc[0]),
                'params (inference)': count(runs['params_inference_total'].iloc[0]),
                f'{hours_name} per run': hours(runs[hours_col].mean())})
@@ -208,7 +212,7 @@ def latex(df, caption):
 #----------------------------------------------------------------------------
 # Documents: a list of (heading, text, table) sections rendered both ways.
 
-def summary_sections(summary, floors):
+def summary_sections(summary, floors, curves):
     hours_col, hours_name = hours_column(summary)
     sections = [(f"Summary: config `{summary['config'].iloc[0]}`",
                  'Lower is better for every metric (IS excepted). Mean ± sample std over seeds; n = number of '
@@ -224,7 +228,14 @@ def summary_sections(summary, floors):
         note = f'Data floor ({primary.rsplit("_", 1)[0]}, training subsample vs held-out): {floor:.4g}.' \
             if floor is not None else ''
         paper_note = f'Compared with the paper entry `{entry}`.' if entry else 'No paper reports this dataset.'
+        found = primary_curves(curves[curves['dataset'] == dataset] if not curves.empty else curves, primary)
+        sections.append((f'{dataset}: what the numbers say', dataset_findings(df, found), None))
         sections.append((f'{dataset}: `{primary}`', f'{note} {paper_note}'.strip(), comparison(df, entry)))
+        if not found.empty:
+            sections.append((f'{dataset}: `{primary}` at equal cost',
+                             'Mean over seeds of each run\'s last EMA snapshot (one-step) within the largest budget '
+                             'every run of the dataset reached: training device-seconds, and data images drawn '
+                             '(ACT draws two per generator image).', budget_table(found)))
         sections.append((f'{dataset}: all metrics', '', all_metrics(df)))
         if entry:
             title = load_paper_numbers()['datasets'][entry]['title']
@@ -277,13 +288,15 @@ def floors_of(reference_files):
     return floors
 
 
-def write_tables(summary_path, reference_files, out_dir, estimate_path=None):
-    """summary.md, summary.tex, ablations.md, ablations.tex under out_dir."""
+def write_tables(summary_path, reference_files, out_dir, estimate_path=None, run_dirs=()):
+    """summary.md, summary.tex, ablations.md, ablations.tex under out_dir; `run_dirs`: the runs whose metric
+    curves give the equal-cost comparison and the findings."""
     summary = pd.read_csv(summary_path)
     summary = with_estimate(summary, load_estimate(estimate_path) if estimate_path else None)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    documents = dict(zip(TABLES, (summary_sections(summary, floors_of(reference_files)),
+    curves = curve_frame(metric_curves(run_dirs)[0], summary)
+    documents = dict(zip(TABLES, (summary_sections(summary, floors_of(reference_files), curves),
                                   ablation_sections(summary))))
     for name, sections in documents.items():
         (out_dir / f'{name}.md').write_text(render_markdown(sections))

@@ -33,17 +33,19 @@ rule table:
         summary=layout.SUMMARY,
         reference=expand(layout.REFERENCE, dataset=DATASETS, allow_missing=True),
         estimate=existing_estimate,
+        curves=run_files(layout.METRIC_CURVE),
     output:
         *table_outputs(),
     log:
         layout.config_log("table"),
     params:
         estimate=lambda wildcards, input: f"--estimate {input.estimate}" if input.estimate else "",
+        runs=lambda wildcards, input: run_dir_args(input.curves),
         out_dir=lambda wildcards, output: str(Path(output[0]).parent),
     conda:
         "../../environment.yml"
     shell:
-        "act-bench table --summary {input.summary} --reference {input.reference} {params.estimate} "
+        "act-bench table --summary {input.summary} --reference {input.reference} {params.estimate} {params.runs} "
         "--out-dir {params.out_dir:q} > {log} 2>&1"
 
 
