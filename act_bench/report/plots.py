@@ -105,11 +105,12 @@ def metric_over_training(sns, curves, skipped):
         return fig
     long = curves.melt(id_vars=['variant', 'batch_size', 'seed', 'metric', 'value'], value_vars=list(COST_AXES),
                        var_name='cost', value_name='spent').replace({'cost': COST_AXES})
+    # a line per run: seeds reach a device-second at different snapshots, so no mean across them
     grid = sns.relplot(data=long, kind='line', x='spent', y='value', hue='variant', hue_order=hue_order(curves),
-                       style='batch_size', row='metric', col='cost', marker='o', errorbar='sd',
+                       style='batch_size', units='seed', estimator=None, row='metric', col='cost', marker='o',
                        facet_kws={'sharey': 'row', 'sharex': False}, height=2.6, aspect=1.3)
-    grid.set_titles('{row_name}, one-step, EMA snapshots | {col_name}')
-    grid.set_axis_labels('', 'metric (lower is better)')
+    grid.set_titles('{row_name} vs {col_name}', size=9)
+    grid.set_axis_labels('', 'one-step metric of the EMA')
     return grid.figure
 
 
