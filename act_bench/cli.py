@@ -29,7 +29,8 @@ CONFIG_NAME = arg('config', help='config name (e.g. paper/cifar10) or path to a 
 DATASET = arg('--dataset', required=True, help="a dataset of the config's `datasets`")
 OUT = arg('--out', required=True)
 RUN = (CONFIG, DATASET, *(arg(f'--{name}', required=True) for name in ('method', 'batch-size', 'model', 'augment',
-                                                                        'seed')))
+                                                                        'seed')),
+       arg('--variant', default='', help="the sweep block's `variant` (none: the runs without one)"))
 FINAL = arg('--final', required=True, help="the run's final.pt")
 DATA = arg('--data', help='prepared data (.npz, or the converted ImageNet64 folder)')
 CLASSIFIER = arg('--classifier', help='the digits feature extractor (datasets of kind digits)')
@@ -63,8 +64,9 @@ def _config_of(args, threads=False):
 
 def _run_of(args, threads=False):
     config = _config_of(args, threads)
-    run = find_run(config, dataset=args.dataset, method=args.method, batch_size=args.batch_size,
-                   model=args.model, augment=args.augment, seed=args.seed)
+    from act_bench.layout import variant_dir
+    run = find_run(config, variant_dir=variant_dir(args.variant), dataset=args.dataset, method=args.method,
+                   batch_size=args.batch_size, model=args.model, augment=args.augment, seed=args.seed)
     return config, run
 
 

@@ -71,11 +71,11 @@ def test_smoke_dag_end_to_end(tmp_path):
     assert set(summary['r1_gamma']) == {config['train']['r1_gamma']} and summary['paper'].isna().all()
     reports = tmp_path / 'reports' / 'smoke'
     table = (reports / 'summary.md').read_text()
-    for variant in ('CT', 'ACT', 'ACT-Aug'):
-        assert f'\n| {variant} | tiny | 8 | 20 |' in table
+    for label in ('CT', 'ACT', 'ACT-Aug'):
+        assert f'\n| {label} | tiny | 8 | 20 |' in table
     assert r'\begin{tabular}' in (reports / 'summary.tex').read_text()
     ablations = (reports / 'ablations.md').read_text()
-    assert '| variant | batch_size=8 | batch_size=16 |' in ablations and 'augment=on' in ablations
+    assert '| method | batch_size=8 | batch_size=16 |' in ablations and 'augment=on' in ablations
     for dataset in ('toy2d-8gaussians', 'digits'):
         for plot in ('metric_vs_batch_size', 'metric_vs_gpu_hours', 'training_curves', 'metric_over_training',
                      'aug_p', 'samples'):

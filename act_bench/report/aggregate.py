@@ -9,11 +9,11 @@ from act_bench import layout
 from act_bench.report.accounting import gpu_hours, sacct_gpu_hours, slurm_job_ids
 from act_bench.report.paper_numbers import paper_entry
 
-VARIANT_ORDER = ['CT', 'ACT', 'ACT-Aug']
-TRAIN_COLUMNS = ('lambda_adv', 'w_mid', 'r1_gamma')   # train settings a sweep block may vary (ablations)
+METHOD_LABELS = ['CT', 'ACT', 'ACT-Aug']
+TRAIN_COLUMNS = ('lambda_adv', 'w_mid', 'r1_gamma', 'r1_interval', 'distance')   # what ablation variants vary
 
 
-def variant(method, augment):
+def method_label(method, augment):
     return 'CT' if method == 'ct' else ('ACT-Aug' if augment == 'on' else 'ACT')
 
 
@@ -36,7 +36,9 @@ def aggregate(config, runs, sacct=sacct_gpu_hours):
         metrics = evaluation['records']
         params = _read_json(d / layout.PARAMS)
         summary = _read_json(d / layout.TRAIN_SUMMARY)
-        row = {'config': config['name'], **run.wildcards, 'variant': variant(run.method, run.augment),
+        row = {'config': config['name'], 'variant': run.variant,
+               **{k: v for k, v in run.wildcards.items() if k != 'variant_dir'},
+               'method_label': method_label(run.method, run.augment),
                'primary_metric': f"{metrics[0]['metric']}_{_slug(metrics[0]['sampler'])}"}
         for r in metrics:
             row[f"{r['metric']}_{_slug(r['sampler'])}"] = r['value']

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from act_bench import layout
-from act_bench.report.aggregate import VARIANT_ORDER, variant
+from act_bench.report.aggregate import METHOD_LABELS, method_label
 from act_bench.report.tables import hours_column
 
 PLOTS = ['metric_vs_batch_size', 'metric_vs_gpu_hours', 'training_curves', 'metric_over_training', 'aug_p',
@@ -37,15 +37,25 @@ def note(ax, text):
     ax.set_axis_off()
 
 
+def label(method_label, variant):
+    """What a run's lines are called: CT / ACT / ACT-Aug, and its variant when it has one."""
+    return f'{method_label} {variant}' if isinstance(variant, str) and variant else method_label
+
+
+def label_rank(text):
+    return METHOD_LABELS.index(text.split(' ')[0]), text
+
+
 def hue_order(df):
-    return [v for v in VARIANT_ORDER if v in set(df['variant'])]
+    return sorted(set(df['label']), key=label_rank)
 
 
 def run_labels(run_dir):
     """What a run's lines and panels are labelled with, read from its directory."""
     run = layout.parse_run_dir(run_dir)
-    return {'variant': variant(run['method'], run['augment']), 'batch_size': run['batch_size'], 'seed': run['seed'],
-            'model': run['model']}
+    method = method_label(run['method'], run['augment'])
+    return {'method_label': method, 'label': label(method, layout.variant_of(run['variant_dir'])),
+            'batch_size': run['batch_size'], 'seed': run['seed'], 'model': run['model']}
 
 #----------------------------------------------------------------------------
 # Inputs.
@@ -74,7 +84,7 @@ def metric_curves(run_dirs):
 
 def metric_vs_batch_size(sns, summary, primary):
     fig, ax = _pyplot().subplots(figsize=(4.5, 3.2))
-    sns.lineplot(data=summary, x='batch_size', y=primary, hue='variant', hue_order=hue_order(summary), marker='o',
+    sns.lineplot(data=summary, x='batch_size', y=primary, hue='label', hue_order=hue_order(summary), marker='o',
                  errorbar='sd', ax=ax)
     ticks = sorted(summary['batch_size'].unique())
     ax.set_xscale('log')
@@ -87,7 +97,7 @@ def metric_vs_batch_size(sns, summary, primary):
 def metric_vs_gpu_hours(sns, summary, primary):
     column, name = hours_column(summary)
     fig, ax = _pyplot().subplots(figsize=(4.5, 3.2))
-    sns.scatterplot(data=summary, x=column, y=primary, hue='variant', hue_order=hue_order(summary),
+    sns.scatterplot(data=summary, x=column, y=primary, hue='label', hue_order=hue_order(summary),
                     style='batch_size', s=50, ax=ax)
     ax.set_xscale('log')
     ax.set(xlabel=f'{name} per run (log)', ylabel=f'{primary} (lower is better)')
@@ -96,9 +106,9 @@ def metric_vs_gpu_hours(sns, summary, primary):
 
 def quantities_over_training(sns, logs, quantities):
     """One panel per logged quantity against images seen, a line per variant (mean ± sd over seeds)."""
-    long = logs.melt(id_vars=['images_seen', 'variant', 'batch_size', 'seed'], value_vars=quantities,
+    long = logs.melt(id_vars=['images_seen', 'label', 'batch_size', 'seed'], value_vars=quantities,
                      var_name='quantity', value_name='value').dropna(subset=['value'])
-    grid = sns.relplot(data=long, kind='line', x='images_seen', y='value', hue='variant', hue_order=hue_order(long),
+    grid = sns.relplot(data=long, kind='line', x='images_seen', y='value', hue='label', hue_order=hue_order(long),
                        style='batch_size', row='quantity', errorbar='sd', facet_kws={'sharey': False},
                        height=2.2, aspect=2.2)
     grid.set_titles('{row_name}')
@@ -114,7 +124,7 @@ def metric_over_training(sns, curves, skipped):
         fig, ax = _pyplot().subplots(figsize=(5, 2))
         note(ax, 'No metric over training: ' + '; '.join(skipped))
         return fig
-    grid = sns.relplot(data=curves, kind='line', x='images_seen', y='value', hue='variant',
+    grid = sns.relplot(data=curves, kind='line', x='images_seen', y='value', hue='label',
                        hue_order=hue_order(curves), style='batch_size', col='metric', marker='o', errorbar='sd',
                        facet_kws={'sharey': False}, height=3, aspect=1.3)
     grid.set_titles('{col_name}, one-step, EMA snapshots')
@@ -123,7 +133,7 @@ def metric_over_training(sns, curves, skipped):
 
 
 def aug_p(sns, logs):
-    act = logs[logs['variant'] != 'CT']
+    act = logs[logs['method_label'] != 'CT']
     if act.empty or 'aug_p' not in act.columns:
         fig, ax = _pyplot().subplots(figsize=(5, 2))
         note(ax, 'No ACT runs on this dataset: nothing is augmented.')
@@ -153,9 +163,9 @@ def sample_grid(run_dirs, kind):
     """A row of one-step samples per run (images), or a scatter per run (toy 2-D data)."""
     plt = _pyplot()
     runs = [(run_labels(d), d) for d in run_dirs]
-    runs.sort(key=lambda r: (VARIANT_ORDER.index(r[0]['variant']), r[0]['batch_size'], r[0]['seed']))
+    runs.sort(key=lambda r: (label_rank(r[0]['label']), r[0]['batch_size'], r[0]['seed']))
     samples = [one_step_samples(d, kind) for _, d in runs]
-    titles = [f"{r['variant']}, batch {r['batch_size']}, seed {r['seed']}" for r, _ in runs]
+    titles = [f"{r['label']}, batch {r['batch_size']}, seed {r['seed']}" for r, _ in runs]
     if kind.sample_grid == 'images':
         fig, axes = plt.subplots(len(runs), 1, figsize=(8, 1.1 * len(runs)), squeeze=False)
         for ax, x, title in zip(axes[:, 0], samples, titles):
@@ -184,6 +194,7 @@ def write_plots(summary_path, run_dirs, dataset, kind, out_dir):
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = pd.read_csv(summary_path)
     summary = summary[summary['dataset'] == dataset]
+    summary = summary.assign(label=[label(m, v) for m, v in zip(summary['method_label'], summary['variant'])])
     primary = summary['primary_metric'].iloc[0]
     logs = training_logs(run_dirs)
     curves, skipped = metric_curves(run_dirs)

@@ -10,14 +10,16 @@ import pandas as pd
 
 from act_bench.runtime.errors import ConfigError
 from act_bench.report.paper_numbers import load_paper_numbers, paper_value
-from act_bench.report.aggregate import VARIANT_ORDER
+from act_bench.report.aggregate import METHOD_LABELS
 
 TABLES = ('summary', 'ablations')   # each written as <table>.md and <table>.tex
 WILDCARDS = ['dataset', 'method', 'batch_size', 'model', 'augment', 'seed']
-ACT_KNOBS = ['lambda_adv', 'w_mid', 'r1_gamma']       # train settings only ACT uses
+ACT_KNOBS = ['lambda_adv', 'w_mid', 'r1_gamma', 'r1_interval']       # train settings only ACT uses
 ABLATIONS = [('batch_size', 'batch size', None), ('augment', 'augmentation (ACT-Aug)', 'act'),
              ('lambda_adv', 'λ (lambda_adv)', 'act'), ('w_mid', 'w_mid (time-dependent λ)', 'act'),
-             ('r1_gamma', 'R1 γ (0 = no R1)', 'act')]
+             ('r1_gamma', 'R1 γ (0 = no R1)', 'act'), ('r1_interval', 'R1 interval', 'act'),
+             ('distance', 'distance', None), ('iterations', 'iterations', None)]
+SHOWN = {'batch_size': 'batch', 'method_label': 'method'}   # column names in the tables
 PAPER_COLUMNS = [('fid_1step', 'FID 1-step'), ('fid_2step', 'FID 2-step'), ('is_1step', 'IS 1-step'),
                  ('params_inference_total', 'params (inference)'), ('params_training_total', 'params (training)'),
                  ('batch_size', 'batch'), ('iterations', 'iterations'), ('gpus', 'GPUs'), ('gpu_type', 'GPU')]
@@ -104,13 +106,14 @@ def with_estimate(summary, estimate):
 
 def setting_keys(df):
     """Columns that tell the settings of a dataset's runs apart (all but the seed)."""
-    keys = ['variant', 'model', 'batch_size', 'iterations']
-    return keys + [k for k in ACT_KNOBS if k in df.columns and df.loc[df['method'] == 'act', k].nunique(dropna=False) > 1]
+    keys = ['method_label', 'model', 'batch_size', 'iterations']
+    knobs = [k for k in ACT_KNOBS if k in df.columns and df.loc[df['method'] == 'act', k].nunique(dropna=False) > 1]
+    return keys + knobs + (['variant'] if df['variant'].nunique() > 1 else [])
 
 
 def _ordered(df, keys):
-    df = df.assign(_order=df['variant'].map(VARIANT_ORDER.index))
-    return df.sort_values(['_order'] + [k for k in keys if k != 'variant']).drop(columns='_order')
+    df = df.assign(_order=df['method_label'].map(METHOD_LABELS.index))
+    return df.sort_values(['_order'] + [k for k in keys if k != 'method_label']).drop(columns='_order')
 
 
 def comparison(df, entry):
@@ -121,11 +124,12 @@ def comparison(df, entry):
     rows = []
     for setting, runs in df.groupby(keys, sort=False, dropna=False):
         setting = dict(zip(keys, setting))
-        paper = paper_value(entry, setting['variant'], primary)
+        paper = paper_value(entry, setting['method_label'], primary)
         ours = runs[primary].dropna()
-        row = {'variant': setting['variant'], 'model': setting['model'], 'batch_size': setting['batch_size'],
+        row = {'method_label': setting['method_label'], 'model': setting['model'], 'batch_size': setting['batch_size'],
                'iterations': setting['iterations'],
-               **{k: '—' if setting['variant'] == 'CT' else knob_label(setting[k]) for k in keys[4:]},
+               **{k: '—' if setting['method_label'] == 'CT' and k != 'variant' else knob_label(setting[k])
+                  for k in keys[4:]},
                primary: mean_std(ours)}
         if entry is not None:
             row[f'paper {primary}'] = paper_cell(paper, primary)
@@ -138,7 +142,7 @@ def comparison(df, entry):
         if 'projected_gpu_hours' in df.columns:
             row[f'projected {hours_name} per run'] = hours(runs['projected_gpu_hours'].mean())   # same unit
         rows.append(row)
-    return _ordered(pd.DataFrame(rows), ['model', 'batch_size']).rename(columns={'batch_size': 'batch'})
+    return _ordered(pd.DataFrame(rows), ['model', 'batch_size']).rename(columns=SHOWN)
 
 
 def all_metrics(df):
@@ -147,32 +151,38 @@ def all_metrics(df):
     metric_cols = [c for c in df.columns if c.endswith(('_1step', '_2step')) and df[c].notna().any()]
     out = df.groupby(keys, sort=False, dropna=False).agg(**{c: (c, mean_std) for c in metric_cols}).reset_index()
     out = out.drop(columns=[k for k in ('iterations',) if k in out.columns and out[k].nunique() == 1])
-    return _ordered(out, [k for k in keys if k in out.columns]).rename(columns={'batch_size': 'batch'})
+    return _ordered(out, [k for k in keys if k in out.columns]).rename(columns=SHOWN)
 
 
 def paper_reference(entry):
     """What the papers report for a dataset entry: a row per variant."""
     variants = load_paper_numbers()['datasets'][entry]['variants']
-    rows = [{'variant': v, **{name: paper_cell(paper_value(entry, v, q), q) for q, name in PAPER_COLUMNS}}
-            for v in VARIANT_ORDER if v in variants]
+    rows = [{'method': v, **{name: paper_cell(paper_value(entry, v, q), q) for q, name in PAPER_COLUMNS}}
+            for v in METHOD_LABELS if v in variants]
     return pd.DataFrame(rows)
 
 
 def ablation(df, knob, method):
     """The primary metric with `knob` as columns and the other varying settings as rows, or None."""
     df = df if method is None else df[df['method'] == method]
-    if df.empty or df[knob].nunique(dropna=False) < 2:
+    if df.empty or knob not in df.columns or df[knob].nunique(dropna=False) < 2:
         return None
     primary = df['primary_metric'].iloc[0]
-    others = ['variant'] if knob != 'augment' else ['method']
+    others = ['method_label'] if knob != 'augment' else ['method']
     others += [k for k in ['model', 'batch_size', 'iterations'] + ACT_KNOBS
                if k != knob and k in df.columns and df[k].nunique(dropna=False) > 1]
-    order = ['_variant_order'] if others[:1] == ['variant'] else []
-    df = df.assign(_variant_order=df['variant'].map(VARIANT_ORDER.index))
+    order = ['_label_order'] if others[:1] == ['method_label'] else []
+    df = df.assign(_label_order=df['method_label'].map(METHOD_LABELS.index))
     table = df.groupby(order + others + [knob], sort=True, dropna=False)[primary].apply(mean_std).unstack(knob)
-    table.columns = [f'{knob}={knob_label(c)}' for c in table.columns]
+    table.columns = [f'{knob}={knob_label(c)}' + variants_of(df[df[knob] == c]) for c in table.columns]
     table = table.fillna('—').reset_index().drop(columns=order)
-    return table.rename(columns={'batch_size': 'batch'})
+    return table.rename(columns=SHOWN)
+
+
+def variants_of(runs):
+    """' (variant a, b)' naming the sweep variants among `runs`, or ''."""
+    names = sorted(v for v in runs['variant'].unique() if v)
+    return f" (variant {', '.join(names)})" if names else ''
 
 
 #----------------------------------------------------------------------------
@@ -279,7 +289,7 @@ def floors_of(reference_files):
 
 def write_tables(summary_path, reference_files, out_dir, estimate_path=None):
     """summary.md, summary.tex, ablations.md, ablations.tex under out_dir."""
-    summary = pd.read_csv(summary_path)
+    summary = pd.read_csv(summary_path, keep_default_na=True).fillna({'variant': ''})
     summary = with_estimate(summary, load_estimate(estimate_path) if estimate_path else None)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ rule prepare_data:
     log:
         layout.config_log("prepare_data/{dataset}"),
     params:
+        digest=data_digest,
         config=CONFIG_FILE,
     resources:
         **job_resources("default"),
@@ -42,6 +43,7 @@ rule train_classifier:
     log:
         layout.config_log("train_classifier/{dataset}"),
     params:
+        digest=classifier_digest,
         config=CONFIG_FILE,
     threads: CFG["threads"]
     resources:

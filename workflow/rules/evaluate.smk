@@ -12,6 +12,7 @@ rule sample:
     log:
         layout.run_file(layout.stage_log("sample")),
     params:
+        digest=evaluation_digest,
         run=run_args,
     threads: CFG["threads"]
     resources:
@@ -34,6 +35,7 @@ rule evaluate:
     log:
         layout.run_file(layout.stage_log("evaluate")),
     params:
+        digest=evaluation_digest,
         data=data_arg,
         config=CONFIG_FILE,
         classifier=classifier_arg,
@@ -53,6 +55,7 @@ rule count_params:
     log:
         layout.run_file(layout.stage_log("count_params")),
     params:
+        digest=train_digest,
         run=run_args,
     resources:
         **job_resources("default"),
@@ -73,6 +76,7 @@ rule reference_metrics:
     log:
         layout.config_log("reference_metrics/{dataset}"),
     params:
+        digest=evaluation_digest,
         data=data_arg,
         config=CONFIG_FILE,
         classifier=classifier_arg,
@@ -101,6 +105,7 @@ rule fid_reference:
     log:
         layout.config_log("fid_reference/{dataset}_{mode}"),
     params:
+        digest=evaluation_digest,
         data=data_arg,
         config=CONFIG_FILE,
     threads: CFG["threads"]
@@ -124,6 +129,7 @@ rule sample_features:
     log:
         layout.run_file(layout.FID_SHARD_LOG),
     params:
+        digest=evaluation_digest,
         run=run_args,
     threads: CFG["threads"]
     resources:
@@ -146,6 +152,7 @@ rule evaluate_fid:
     log:
         layout.run_file(layout.stage_log("evaluate_fid")),
     params:
+        digest=evaluation_digest,
         config=CONFIG_FILE,
     resources:
         **job_resources("default"),
@@ -167,6 +174,7 @@ rule reference_fid:
     log:
         layout.config_log("reference_fid/{dataset}"),
     params:
+        digest=evaluation_digest,
         data=data_arg,
         config=CONFIG_FILE,
     threads: CFG["threads"]
@@ -189,6 +197,7 @@ rule metric_curve:
     log:
         layout.run_file(layout.stage_log("metric_curve")),
     params:
+        digest=evaluation_digest,
         run=run_args,
         data=data_arg,
         classifier=classifier_arg,

@@ -4,9 +4,19 @@
 
 
 localrules:
+    resolved_config,
     aggregate,
     table,
     plots,
+
+
+rule resolved_config:
+    output:
+        layout.RESOLVED_CONFIG,
+    params:
+        digest=settings.digest(CFG),
+    run:
+        settings.write_yaml(CFG, output[0])
 
 
 rule aggregate:
@@ -14,6 +24,7 @@ rule aggregate:
         metrics=run_files(layout.METRICS),
         params=run_files(layout.PARAMS),
         summaries=run_files(layout.TRAIN_SUMMARY),
+        settings=run_files(layout.RUN_SETTINGS),
     output:
         report(layout.SUMMARY, caption="../report/summary_csv.rst", category="tables",
                labels={"table": "summary.csv (one row per run)"}),

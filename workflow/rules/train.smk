@@ -12,6 +12,7 @@ rule train:
     log:
         layout.run_file(layout.TRAIN_STDOUT),
     params:
+        digest=train_digest,
         data=data_arg,
         run=run_args,
         run_dir=lambda wc, output: str(Path(output.final).parent),
@@ -22,3 +23,19 @@ rule train:
         "../../environment.yml"
     shell:
         "act-bench train {params.run} {params.data} --run-dir {params.run_dir} > {log} 2>&1"
+
+
+# run.yaml: the run's resolved train and evaluation settings and their digests; rewritten (in the Snakemake
+# process, no job of its own) whenever either digest changes. Nothing trains or evaluates from it.
+localrules:
+    run_settings,
+
+
+rule run_settings:
+    output:
+        layout.run_file(layout.RUN_SETTINGS),
+    params:
+        train=train_digest,
+        evaluation=evaluation_digest,
+    run:
+        settings.write_run_settings(CFG, run_of(wildcards), output[0])

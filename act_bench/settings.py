@@ -1,0 +1,68 @@
+"""A run's resolved settings and their digests: what its training and its evaluation depend on. The
+workflow gives the digests to the rules as params, so Snakemake's params trigger reruns exactly the jobs
+whose settings changed; the train job writes them to the run's run.yaml."""
+
+import hashlib
+import json
+
+import yaml
+
+from act_bench.data.kinds import kind_of
+
+DIGEST_LENGTH = 12   # hex digits of sha256
+EVALUATION_OF_IMAGES = ('n_samples', 'batch_size', 'two_step_sigma', 'curve_samples', 'fid')
+EVALUATION_OF_BUNDLED = ('n_samples', 'batch_size', 'two_step_sigma', 'curve_samples', 'classifier')
+
+
+def digest(values):
+    """12 hex digits of the sha256 of the canonical JSON of `values`."""
+    text = json.dumps(values, sort_keys=True, separators=(',', ':'), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:DIGEST_LENGTH]
+
+
+def train_settings(config, run):
+    """Everything a run's training depends on: its identity, dataset and model specs and train settings."""
+    return {'method': run.method, 'batch_size': run.batch_size, 'augment': run.augment, 'seed': run.seed,
+            'dataset': config['datasets'][run.dataset], 'model': config['models'][run.model], 'train': run.train,
+            'gpus': config['resources']['train']['gpus']}
+
+
+def evaluation_settings(config, dataset):
+    """The evaluation settings that affect a dataset's metrics (and its dataset spec)."""
+    keys = EVALUATION_OF_BUNDLED if kind_of(config['datasets'][dataset]).bundled else EVALUATION_OF_IMAGES
+    return {'dataset': config['datasets'][dataset], **{key: config['evaluation'][key] for key in keys}}
+
+
+def data_digest(config, dataset):
+    """Of a dataset's spec: what its prepared data depend on."""
+    return digest(config['datasets'][dataset])
+
+
+def classifier_digest(config, dataset):
+    """Of what the digits feature extractor depends on."""
+    return digest({'dataset': config['datasets'][dataset], 'classifier': config['evaluation']['classifier']})
+
+
+def train_digest(config, run):
+    return digest(train_settings(config, run))
+
+
+def evaluation_digest(config, dataset):
+    return digest(evaluation_settings(config, dataset))
+
+
+def run_settings(config, run):
+    """run.yaml: the run's identity, its resolved train and evaluation settings and their digests."""
+    return {'config': config['name'], 'variant': run.variant, 'run': run.path,
+            'train_digest': train_digest(config, run), 'evaluation_digest': evaluation_digest(config, run.dataset),
+            'train_settings': train_settings(config, run),
+            'evaluation_settings': evaluation_settings(config, run.dataset)}
+
+
+def write_yaml(values, path):
+    with open(path, 'w') as f:
+        yaml.safe_dump(values, f, sort_keys=False)
+
+
+def write_run_settings(config, run, path):
+    write_yaml(run_settings(config, run), path)
