@@ -148,6 +148,17 @@ def _train(config, run, args, device):
     finally:
         for bar in bars:
             bar.close()   # ends the bar's line: an error message starts on a line of its own
+    if is_main():
+        _stamp_final(config, run, args.run_dir)
+
+
+def _stamp_final(config, run, run_dir):
+    from pathlib import Path
+
+    from act_bench.evaluation.artifacts import stamp_final
+    from act_bench.layout import FINAL
+    from act_bench.settings import artifact_identity
+    stamp_final(Path(run_dir) / FINAL, artifact_identity(config, run))
 
 #----------------------------------------------------------------------------
 # Evaluation of bundled datasets (act_bench.evaluation.bundled_jobs).
@@ -218,9 +229,12 @@ def cmd_reference_fid(args):
 
 @command('count-params', "parameter counts of a run's generator and discriminator", *RUN, OUT)
 def cmd_count_params(args):
+    from act_bench.evaluation.artifacts import IDENTITY_KEY
     from act_bench.report.params import run_parameter_counts
     from act_bench.runtime.jobs import write_json
-    write_json(run_parameter_counts(*_run_of(args)), args.out)
+    from act_bench.settings import artifact_identity
+    config, run = _run_of(args)
+    write_json({**run_parameter_counts(config, run), IDENTITY_KEY: artifact_identity(config, run)}, args.out)
 
 
 @command('params', "parameter counts of a config's networks (JSON), beside the official and paper values",

@@ -51,6 +51,11 @@ def evaluation_digest(config, dataset):
     return digest(evaluation_settings(config, dataset))
 
 
+def artifact_identity(config, run):
+    """What every artifact of a run records about the run that produced it."""
+    return {'run': run.path, 'train_digest': train_digest(config, run)}
+
+
 def run_settings(config, run):
     """run.yaml: the run's identity, its resolved train and evaluation settings and their digests."""
     return {'config': config['name'], 'variant': run.variant, 'run': run.path,

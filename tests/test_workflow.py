@@ -17,7 +17,7 @@ def snakemake(*args, cwd=REPO):
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
 
 
-@pytest.mark.parametrize('name', ['default', 'smoke', 'paper/cifar10', 'paper/imagenet64', 'paper/lsun_cat256'])
+@pytest.mark.parametrize('name', ['default', 'smoke', 'ablation', 'paper/cifar10', 'paper/imagenet64', 'paper/lsun_cat256'])
 def test_dry_run(tmp_path, name):
     result = snakemake('-n', '--config', f'config={name}', '--directory', str(tmp_path))
     assert result.returncode == 0, result.stderr

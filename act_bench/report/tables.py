@@ -218,6 +218,19 @@ def latex(df, caption):
 #----------------------------------------------------------------------------
 # Documents: a list of (heading, text, table) sections rendered both ways.
 
+def commits_note(summary):
+    """Which code produced the table's rows: one commit, or every commit with its number of runs when mixed."""
+    if 'git_commit' not in summary.columns or summary['git_commit'].isna().all():
+        return 'Code: not recorded as a git commit (run outside a checkout, or before provenance was recorded).'
+    dirty = summary['git_dirty'].astype(str).str.lower().eq('true') if 'git_dirty' in summary.columns else False
+    names = summary['git_commit'].fillna('unknown').str[:12] + pd.Series(dirty, index=summary.index).map(
+        {True: ' (modified tree)', False: ''})
+    counts = names.value_counts()
+    if len(counts) == 1:
+        return f'Code: commit {counts.index[0]}.'
+    return 'Code: MIXED commits — ' + ', '.join(f'{name}: {n} runs' for name, n in counts.items()) + '.'
+
+
 def summary_sections(summary, floors):
     hours_col, hours_name = hours_column(summary)
     sections = [(f"Summary: config `{summary['config'].iloc[0]}`",
@@ -226,7 +239,8 @@ def summary_sections(summary, floors):
                  f'({HOURS_MEANING[hours_col]}). '
                  'Δ vs paper = our mean − the paper\'s value; it is only '
                  'shown where the paper reports the same metric. `fd_digits` is a Fréchet distance in the '
-                 'feature space of a small digits classifier, not FID. ' + NOTE_MARKS, None)]
+                 'feature space of a small digits classifier, not FID. ' + NOTE_MARKS + ' ' + commits_note(summary),
+                 None)]
     for dataset, df in summary.groupby('dataset', sort=False):
         entry = df['paper'].iloc[0] if 'paper' in df.columns and pd.notna(df['paper'].iloc[0]) else None
         primary = df['primary_metric'].iloc[0]
@@ -245,8 +259,8 @@ def summary_sections(summary, floors):
 def ablation_sections(summary):
     sections = [(f"Ablations: config `{summary['config'].iloc[0]}`",
                  'The primary metric (mean ± std over seeds) as each setting the sweep varies takes its '
-                 'values; rows hold the other settings that vary. ACT-only settings are compared on ACT runs.',
-                 None)]
+                 'values; rows hold the other settings that vary. ACT-only settings are compared on ACT runs. '
+                 + commits_note(summary), None)]
     for dataset, df in summary.groupby('dataset', sort=False):
         for knob, title, method in ABLATIONS:
             table = ablation(df, knob, method)
@@ -287,9 +301,15 @@ def floors_of(reference_files):
     return floors
 
 
+def read_summary(path):
+    """summary.csv with `variant` '' for the runs without one (and for summaries written before variants)."""
+    summary = pd.read_csv(path, dtype={'variant': str})
+    return summary.assign(variant=summary['variant'].fillna('') if 'variant' in summary.columns else '')
+
+
 def write_tables(summary_path, reference_files, out_dir, estimate_path=None):
     """summary.md, summary.tex, ablations.md, ablations.tex under out_dir."""
-    summary = pd.read_csv(summary_path, keep_default_na=True).fillna({'variant': ''})
+    summary = read_summary(summary_path)
     summary = with_estimate(summary, load_estimate(estimate_path) if estimate_path else None)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
