@@ -12,8 +12,6 @@ rule prepare_data:
         config=CONFIG_FILE,
     resources:
         **job_resources("default"),
-    conda:
-        "../../environment.yml"
     shell:
         "act-bench prepare-data --config {params.config:q} --dataset {wildcards.dataset} "
         "--out {output} > {log} 2>&1"
@@ -29,8 +27,6 @@ rule convert_imagenet64:
         out=lambda wc, output: str(Path(output[0]).parent),
     resources:
         **job_resources("default"),
-    conda:
-        "../../environment.yml"
     shell:
         "act-bench convert-imagenet64 --npz-dir {params.npz_dir:q} --out {params.out:q} > {log} 2>&1"
 
@@ -48,7 +44,5 @@ rule train_classifier:
     threads: CFG["threads"]
     resources:
         **job_resources("default"),
-    conda:
-        "../../environment.yml"
     shell:
         "act-bench train-classifier --config {params.config:q} --data {input} --out {output} > {log} 2>&1"

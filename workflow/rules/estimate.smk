@@ -13,7 +13,5 @@ rule estimate:
     threads: CFG["threads"]
     resources:
         **job_resources("train"),
-    conda:
-        "../../environment.yml"
     shell:
         "act-bench estimate {params.config:q} --out {output} > {log} 2>&1"

@@ -17,8 +17,6 @@ rule sample:
     threads: CFG["threads"]
     resources:
         **job_resources("evaluate"),
-    conda:
-        "../../environment.yml"
     shell:
         "act-bench sample {params.run} --final {input.final} --out {output} > {log} 2>&1"
 
@@ -42,8 +40,6 @@ rule evaluate:
     threads: CFG["threads"]
     resources:
         **job_resources("evaluate"),
-    conda:
-        "../../environment.yml"
     shell:
         "act-bench evaluate --config {params.config:q} --dataset {wildcards.dataset} "
         "--samples {input.samples} {params.data} {params.classifier} --out {output} > {log} 2>&1"
@@ -59,8 +55,6 @@ rule count_params:
         run=run_args,
     resources:
         **job_resources("default"),
-    conda:
-        "../../environment.yml"
     shell:
         "act-bench count-params {params.run} --out {output} > {log} 2>&1"
 
@@ -83,8 +77,6 @@ rule reference_metrics:
     threads: CFG["threads"]
     resources:
         **job_resources("evaluate"),
-    conda:
-        "../../environment.yml"
     shell:
         "act-bench reference-metrics --config {params.config:q} --dataset {wildcards.dataset} "
         "{params.data} {params.classifier} --out {output} > {log} 2>&1"
@@ -111,8 +103,6 @@ rule fid_reference:
     threads: CFG["threads"]
     resources:
         **job_resources("evaluate"),
-    conda:
-        "../../environment.yml"
     shell:
         "act-bench fid-reference --config {params.config:q} --dataset {wildcards.dataset} --mode {wildcards.mode} "
         "{params.data} --out {output} > {log} 2>&1"
@@ -134,8 +124,6 @@ rule sample_features:
     threads: CFG["threads"]
     resources:
         **job_resources("evaluate"),
-    conda:
-        "../../environment.yml"
     shell:
         "act-bench sample-features {params.run} --final {input.final} --shard {wildcards.shard} "
         "--out {output} > {log} 2>&1"
@@ -156,8 +144,6 @@ rule evaluate_fid:
         config=CONFIG_FILE,
     resources:
         **job_resources("default"),
-    conda:
-        "../../environment.yml"
     shell:
         "act-bench evaluate-fid --config {params.config:q} --dataset {wildcards.dataset} "
         "--features {input.shards} --reference {input.reference} --out {output} > {log} 2>&1"
@@ -180,8 +166,6 @@ rule reference_fid:
     threads: CFG["threads"]
     resources:
         **job_resources("evaluate"),
-    conda:
-        "../../environment.yml"
     shell:
         "act-bench reference-fid --config {params.config:q} --dataset {wildcards.dataset} {params.data} "
         "--reference {input.reference} --out {output} > {log} 2>&1"
@@ -205,8 +189,6 @@ rule metric_curve:
     threads: CFG["threads"]
     resources:
         **job_resources("evaluate"),
-    conda:
-        "../../environment.yml"
     shell:
         "act-bench metric-curve {params.run} --run-dir {params.run_dir} {params.data} {params.classifier} "
         "--out {output} > {log} 2>&1"

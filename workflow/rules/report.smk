@@ -33,8 +33,6 @@ rule aggregate:
     params:
         config=CONFIG_FILE,
         runs=lambda wildcards, input: run_dir_args(input.summaries),
-    conda:
-        "../../environment.yml"
     shell:
         "act-bench aggregate --config {params.config:q} {params.runs} --out {output} > {log} 2>&1"
 
@@ -51,8 +49,6 @@ rule table:
     params:
         estimate=lambda wildcards, input: f"--estimate {input.estimate}" if input.estimate else "",
         out_dir=lambda wildcards, output: str(Path(output[0]).parent),
-    conda:
-        "../../environment.yml"
     shell:
         "act-bench table --summary {input.summary} --reference {input.reference} {params.estimate} "
         "--out-dir {params.out_dir:q} > {log} 2>&1"
@@ -72,8 +68,6 @@ rule plots:
         config=CONFIG_FILE,
         runs=lambda wildcards, input: run_dir_args(input.logs),
         out_dir=lambda wildcards, output: str(Path(output[0]).parent),
-    conda:
-        "../../environment.yml"
     shell:
         "act-bench plots --config {params.config:q} --summary {input.summary} --dataset {wildcards.dataset} "
         "{params.runs} --out-dir {params.out_dir:q} > {log} 2>&1"

@@ -19,8 +19,6 @@ rule train:
     threads: CFG["threads"]
     resources:
         **job_resources("train"),
-    conda:
-        "../../environment.yml"
     shell:
         "act-bench train {params.run} {params.data} --run-dir {params.run_dir} > {log} 2>&1"
 
