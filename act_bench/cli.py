@@ -229,12 +229,21 @@ def cmd_reference_fid(args):
 
 @command('count-params', "parameter counts of a run's generator and discriminator", *RUN, OUT)
 def cmd_count_params(args):
-    from act_bench.evaluation.artifacts import IDENTITY_KEY
-    from act_bench.report.params import run_parameter_counts
-    from act_bench.runtime.jobs import write_json
-    from act_bench.settings import artifact_identity
-    config, run = _run_of(args)
-    write_json({**run_parameter_counts(config, run), IDENTITY_KEY: artifact_identity(config, run)}, args.out)
+    from act_bench.report.params import write_run_parameter_counts
+    write_run_parameter_counts(*_run_of(args), args.out)
+
+
+@command('postprocess', "a bundled run's samples, metrics, parameter counts and metric curve in one process",
+         *RUN, FINAL, DATA, CLASSIFIER, arg('--run-dir', required=True))
+def cmd_postprocess(args):
+    from act_bench.report.postprocess import postprocess
+    postprocess(*_run_of(args, threads=True), args.final, args.data, args.classifier, args.run_dir)
+
+
+@command('run-settings', "a run's resolved train and evaluation settings and their digests (run.yaml)", *RUN, OUT)
+def cmd_run_settings(args):
+    from act_bench.settings import write_run_settings
+    write_run_settings(*_run_of(args), args.out)
 
 
 @command('params', "parameter counts of a config's networks (JSON), beside the official and paper values",
@@ -246,11 +255,15 @@ def cmd_params(args):
 #----------------------------------------------------------------------------
 # Reports (act_bench.report).
 
-@command('aggregate', 'one row per run: results/<config>/summary.csv', CONFIG, RUNS, OUT)
+@command('aggregate', 'one row per run: results/<config>/summary.csv', CONFIG, RUNS, OUT,
+         arg('--resolved-config', help='also write the resolved config (defaults filled in) here'))
 def cmd_aggregate(args):
     from act_bench.report.aggregate import aggregate
+    from act_bench.settings import write_yaml
     config = _config_of(args)
     aggregate(config, _runs_at(config, args.runs)).to_csv(args.out, index=False)
+    if args.resolved_config:
+        write_yaml(config, args.resolved_config)
 
 
 @command('table', 'comparison and ablation tables (Markdown and LaTeX): summary and ablations',

@@ -50,7 +50,7 @@ def smoke_runs():
 def test_a_lambda_edit_reruns_exactly_the_act_runs_and_their_downstream(finished):
     jobs, _ = dry_run(finished, SMOKE.replace('  r1_interval: 4\n', '  r1_interval: 4\n  lambda_adv: 0.9\n'))
     act = {run.path for run in smoke_runs() if run.method == 'act'}
-    for rule in ('train', 'sample', 'evaluate', 'count_params', 'metric_curve', 'run_settings'):
+    for rule in ('train', 'postprocess'):
         assert run_dirs(jobs.pop(rule)) == act, rule
     assert set(jobs) == {'aggregate', 'table', 'plots', 'all'}
 
@@ -59,9 +59,8 @@ def test_a_lambda_edit_reruns_exactly_the_act_runs_and_their_downstream(finished
 def test_an_evaluation_edit_reruns_no_training(finished):
     jobs, _ = dry_run(finished, SMOKE.replace('  n_samples: 128\n', '  n_samples: 96\n'))
     everything = {run.path for run in smoke_runs()}
-    assert 'train' not in jobs and 'count_params' not in jobs and 'prepare_data' not in jobs
-    for rule in ('sample', 'evaluate', 'metric_curve', 'run_settings'):
-        assert run_dirs(jobs[rule]) == everything, rule
+    assert 'train' not in jobs and 'prepare_data' not in jobs and 'train_classifier' not in jobs
+    assert run_dirs(jobs['postprocess']) == everything
     assert len(jobs['reference_metrics']) == 2
 
 

@@ -28,7 +28,8 @@ def test_dry_run(tmp_path, name):
     image = [r for r in runs if config['datasets'][r.dataset]['kind'] not in ('toy2d', 'digits')]
     bundled = len(runs) - len(image)
     assert counts['train'] == len(runs)
-    assert counts.get('sample', 0) == counts.get('evaluate', 0) == bundled
+    assert counts.get('postprocess', 0) == bundled   # sampling, metrics, parameter counts, metric curve
+    assert counts.get('count_params', 0) == counts.get('metric_curve', 0) == len(image)
     # image datasets: Inception FID / IS, the samples split across evaluation.fid.shards jobs, and the
     # reference statistics computed (or imported) once per dataset, whatever the number of runs
     assert counts.get('sample_features', 0) == len(image) * config['evaluation']['fid']['shards']

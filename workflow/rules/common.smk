@@ -63,7 +63,7 @@ def run_args(wildcards):
     )
 
 
-# Digests of the resolved settings each rule's outputs depend on (act_bench.settings), as rule params:
+# Digests of the resolved settings that the outputs of each rule depend on (act_bench.settings), its params;
 # Snakemake's params rerun trigger then reruns exactly the jobs whose settings changed.
 def train_digest(wildcards):
     return settings.train_digest(CFG, run_of(wildcards))

@@ -12,6 +12,8 @@ rule prepare_data:
         config=CONFIG_FILE,
     resources:
         **job_resources("default"),
+    conda:
+        "../envs/act-bench.yaml"
     shell:
         "act-bench prepare-data --config {params.config:q} --dataset {wildcards.dataset} "
         "--out {output} > {log} 2>&1"
@@ -27,6 +29,8 @@ rule convert_imagenet64:
         out=lambda wc, output: str(Path(output[0]).parent),
     resources:
         **job_resources("default"),
+    conda:
+        "../envs/act-bench.yaml"
     shell:
         "act-bench convert-imagenet64 --npz-dir {params.npz_dir:q} --out {params.out:q} > {log} 2>&1"
 
@@ -44,5 +48,7 @@ rule train_classifier:
     threads: CFG["threads"]
     resources:
         **job_resources("default"),
+    conda:
+        "../envs/act-bench.yaml"
     shell:
         "act-bench train-classifier --config {params.config:q} --data {input} --out {output} > {log} 2>&1"

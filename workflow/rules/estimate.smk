@@ -13,5 +13,7 @@ rule estimate:
     threads: CFG["threads"]
     resources:
         **job_resources("train"),
+    conda:
+        "../envs/act-bench.yaml"
     shell:
         "act-bench estimate {params.config:q} --out {output} > {log} 2>&1"

@@ -4,19 +4,9 @@
 
 
 localrules:
-    resolved_config,
     aggregate,
     table,
     plots,
-
-
-rule resolved_config:
-    output:
-        layout.RESOLVED_CONFIG,
-    params:
-        digest=settings.digest(CFG),
-    run:
-        settings.write_yaml(CFG, output[0])
 
 
 rule aggregate:
@@ -26,15 +16,20 @@ rule aggregate:
         summaries=run_files(layout.TRAIN_SUMMARY),
         settings=run_files(layout.RUN_SETTINGS),
     output:
-        report(layout.SUMMARY, caption="../report/summary_csv.rst", category="tables",
-               labels={"table": "summary.csv (one row per run)"}),
+        summary=report(layout.SUMMARY, caption="../report/summary_csv.rst", category="tables",
+                       labels={"table": "summary.csv (one row per run)"}),
+        config=layout.RESOLVED_CONFIG,
     log:
         layout.config_log("aggregate"),
     params:
         config=CONFIG_FILE,
+        digest=settings.digest(CFG),   # any resolved change rewrites results/<name>/config.yaml
         runs=lambda wildcards, input: run_dir_args(input.summaries),
+    conda:
+        "../envs/act-bench.yaml"
     shell:
-        "act-bench aggregate --config {params.config:q} {params.runs} --out {output} > {log} 2>&1"
+        "act-bench aggregate --config {params.config:q} {params.runs} --out {output.summary} "
+        "--resolved-config {output.config} > {log} 2>&1"
 
 
 rule table:
@@ -49,6 +44,8 @@ rule table:
     params:
         estimate=lambda wildcards, input: f"--estimate {input.estimate}" if input.estimate else "",
         out_dir=lambda wildcards, output: str(Path(output[0]).parent),
+    conda:
+        "../envs/act-bench.yaml"
     shell:
         "act-bench table --summary {input.summary} --reference {input.reference} {params.estimate} "
         "--out-dir {params.out_dir:q} > {log} 2>&1"
@@ -68,6 +65,8 @@ rule plots:
         config=CONFIG_FILE,
         runs=lambda wildcards, input: run_dir_args(input.logs),
         out_dir=lambda wildcards, output: str(Path(output[0]).parent),
+    conda:
+        "../envs/act-bench.yaml"
     shell:
         "act-bench plots --config {params.config:q} --summary {input.summary} --dataset {wildcards.dataset} "
         "{params.runs} --out-dir {params.out_dir:q} > {log} 2>&1"

@@ -19,21 +19,8 @@ rule train:
     threads: CFG["threads"]
     resources:
         **job_resources("train"),
+    conda:
+        "../envs/act-bench.yaml"
     shell:
         "act-bench train {params.run} {params.data} --run-dir {params.run_dir} > {log} 2>&1"
 
-
-# run.yaml: the run's resolved train and evaluation settings and their digests; rewritten (in the Snakemake
-# process, no job of its own) whenever either digest changes. Nothing trains or evaluates from it.
-localrules:
-    run_settings,
-
-
-rule run_settings:
-    output:
-        layout.run_file(layout.RUN_SETTINGS),
-    params:
-        train=train_digest,
-        evaluation=evaluation_digest,
-    run:
-        settings.write_run_settings(CFG, run_of(wildcards), output[0])
