@@ -12,6 +12,11 @@ from act_bench.data.kinds import kind_of
 DIGEST_LENGTH = 12   # hex digits of sha256
 EVALUATION_OF_IMAGES = ('n_samples', 'batch_size', 'two_step_sigma', 'curve_samples', 'fid')
 EVALUATION_OF_BUNDLED = ('n_samples', 'batch_size', 'two_step_sigma', 'curve_samples', 'classifier')
+NOT_TRAINING = ('fid_reference', 'paper', 'download')   # dataset keys only evaluation or the reports use
+
+
+def _dataset(config, dataset, leave_out):
+    return {k: v for k, v in config['datasets'][dataset].items() if k not in leave_out}
 
 
 def digest(values):
@@ -23,14 +28,14 @@ def digest(values):
 def train_settings(config, run):
     """Everything a run's training depends on: its identity, dataset and model specs and train settings."""
     return {'method': run.method, 'batch_size': run.batch_size, 'augment': run.augment, 'seed': run.seed,
-            'dataset': config['datasets'][run.dataset], 'model': config['models'][run.model], 'train': run.train,
-            'gpus': config['resources']['train']['gpus']}
+            'dataset': _dataset(config, run.dataset, NOT_TRAINING), 'model': config['models'][run.model],
+            'train': run.train, 'gpus': config['resources']['train']['gpus']}
 
 
 def evaluation_settings(config, dataset):
     """The evaluation settings that affect a dataset's metrics (and its dataset spec)."""
     keys = EVALUATION_OF_BUNDLED if kind_of(config['datasets'][dataset]).bundled else EVALUATION_OF_IMAGES
-    return {'dataset': config['datasets'][dataset], **{key: config['evaluation'][key] for key in keys}}
+    return {'dataset': _dataset(config, dataset, ('paper',)), **{key: config['evaluation'][key] for key in keys}}
 
 
 def data_digest(config, dataset):
