@@ -90,3 +90,18 @@ def test_too_few_samples_for_the_inception_score_splits(tmp_path):
            'evaluation': {'n_samples': 16, 'fid': {'is_splits': 20}}}
     with pytest.raises(ConfigError, match=r'evaluation.n_samples \(16\) is smaller than evaluation.fid.is_splits \(20\)'):
         prepare_config(cfg, 'cfg')
+
+
+def test_variants_are_a_run_path_component_and_a_clash_names_both_blocks(tiny_config):
+    from act_bench.layout import parse_run_dir
+    config = copy.deepcopy(tiny_config)
+    block = {'dataset': ['toy'], 'method': ['act'], 'batch_size': [8], 'model': ['tiny'], 'augment': ['off'],
+             'seed': [0], 'train': {'lambda_adv': 0.9}}
+    runs = expand_runs({**config, 'sweep': [*config['sweep'], {**block, 'variant': 'lambda0.9'}]})
+    variant = next(r for r in runs if r.variant)
+    assert variant.path == 'results/unit/runs/variant-lambda0.9/toy/act/batch8/tiny/aug-off/seed0'
+    assert variant.train['lambda_adv'] == 0.9 and len(runs) == 7
+    assert parse_run_dir(variant.path)['variant_dir'] == 'variant-lambda0.9/'
+    assert parse_run_dir('results/unit/runs/toy/act/batch8/tiny/aug-off/seed0')['variant_dir'] == ''
+    with pytest.raises(ConfigError, match=r'appears in sweep\[0\] and sweep\[2\] with different train settings'):
+        expand_runs({**config, 'sweep': [*config['sweep'], block]})
