@@ -180,9 +180,11 @@ def ablation(df, knob, method):
 
 
 def variants_of(runs):
-    """' (variant a, b)' naming the sweep variants among `runs`, or ''."""
-    names = sorted(v for v in runs['variant'].unique() if v)
-    return f" (variant {', '.join(names)})" if names else ''
+    """' (variant a, b)' naming the sweep variants among `runs` ('none' for runs without one), or ''."""
+    names = sorted(runs['variant'].unique())
+    if names in ([], ['']):
+        return ''
+    return f" (variant {', '.join(name or 'none' for name in names)})"
 
 
 #----------------------------------------------------------------------------
