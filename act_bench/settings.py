@@ -8,15 +8,24 @@ import json
 import yaml
 
 from act_bench.data.kinds import kind_of
+from act_bench.methods import METHOD_TRAITS
 
 DIGEST_LENGTH = 12   # hex digits of sha256
 EVALUATION_OF_IMAGES = ('n_samples', 'batch_size', 'two_step_sigma', 'curve_samples', 'fid')
 EVALUATION_OF_BUNDLED = ('n_samples', 'batch_size', 'two_step_sigma', 'curve_samples', 'classifier')
 NOT_TRAINING = ('fid_reference', 'paper', 'download')   # dataset keys only evaluation or the reports use
+# what only a method with a discriminator (ACT) reads: a CT run's digest leaves these out
+DISCRIMINATOR_TRAIN = ('lambda_adv', 'w_mid', 'r1_gamma', 'r1_interval', 'd_lr', 'd_betas', 'augment_pipeline',
+                       'aug_threshold', 'aug_ema_decay', 'ada_length')
+DISCRIMINATOR_MODEL = ('disc_channels', 'disc_layers_per_block', 'discriminator')
+
+
+def _without(values, keys):
+    return {k: v for k, v in values.items() if k not in keys}
 
 
 def _dataset(config, dataset, leave_out):
-    return {k: v for k, v in config['datasets'][dataset].items() if k not in leave_out}
+    return _without(config['datasets'][dataset], leave_out)
 
 
 def digest(values):
@@ -26,10 +35,13 @@ def digest(values):
 
 
 def train_settings(config, run):
-    """Everything a run's training depends on: its identity, dataset and model specs and train settings."""
+    """Everything a run's training depends on: its identity, dataset and model specs and train settings (for a
+    method without a discriminator, without the discriminator's)."""
+    unused = () if METHOD_TRAITS[run.method].has_discriminator else DISCRIMINATOR_TRAIN + DISCRIMINATOR_MODEL
     return {'method': run.method, 'batch_size': run.batch_size, 'augment': run.augment, 'seed': run.seed,
-            'dataset': _dataset(config, run.dataset, NOT_TRAINING), 'model': config['models'][run.model],
-            'train': run.train, 'gpus': config['resources']['train']['gpus']}
+            'dataset': _dataset(config, run.dataset, NOT_TRAINING),
+            'model': _without(config['models'][run.model], unused), 'train': _without(run.train, unused),
+            'gpus': config['resources']['train']['gpus']}
 
 
 def evaluation_settings(config, dataset):
