@@ -1,6 +1,13 @@
 # act-bench: CT vs ACT, end to end.
-#   snakemake --cores all                        # the default config (workflow/configs/default.yaml)
-#   snakemake --cores all --config config=smoke  # another config by name, or config=path/to/file.yaml
+#   snakemake --cores all                          # the default config (workflow/configs/default.yaml)
+#   snakemake --cores all --configfile my.yaml     # another config file, used whole (not merged into the default)
+#   snakemake --cores all --config config=smoke    # another config by name, or config=path/to/file.yaml
+
+
+import os
+
+
+configfile: os.path.join(workflow.basedir, "workflow/configs/default.yaml")
 
 
 include: "workflow/rules/common.smk"
@@ -17,6 +24,7 @@ report: "workflow/report/workflow.rst"
 rule all:
     input:
         layout.SUMMARY.format(name=NAME),
+        layout.RESOLVED_CONFIG.format(name=NAME),
         expand(layout.TABLE, name=NAME, table=TABLES, ext=["md", "tex"]),
         expand(layout.PLOT, name=NAME, dataset=DATASETS, plot=PLOTS, ext=["png", "pdf"]),
     default_target: True

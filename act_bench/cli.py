@@ -29,7 +29,8 @@ CONFIG_NAME = arg('config', help='config name (e.g. paper/cifar10) or path to a 
 DATASET = arg('--dataset', required=True, help="a dataset of the config's `datasets`")
 OUT = arg('--out', required=True)
 RUN = (CONFIG, DATASET, *(arg(f'--{name}', required=True) for name in ('method', 'batch-size', 'model', 'augment',
-                                                                        'seed')))
+                                                                        'seed')),
+       arg('--variant', default='', help="the sweep block's `variant` (none: the runs without one)"))
 FINAL = arg('--final', required=True, help="the run's final.pt")
 DATA = arg('--data', help='prepared data (.npz, or the converted ImageNet64 folder)')
 CLASSIFIER = arg('--classifier', help='the digits feature extractor (datasets of kind digits)')
@@ -63,8 +64,9 @@ def _config_of(args, threads=False):
 
 def _run_of(args, threads=False):
     config = _config_of(args, threads)
-    run = find_run(config, dataset=args.dataset, method=args.method, batch_size=args.batch_size,
-                   model=args.model, augment=args.augment, seed=args.seed)
+    from act_bench.layout import variant_dir
+    run = find_run(config, variant_dir=variant_dir(args.variant), dataset=args.dataset, method=args.method,
+                   batch_size=args.batch_size, model=args.model, augment=args.augment, seed=args.seed)
     return config, run
 
 
@@ -146,6 +148,17 @@ def _train(config, run, args, device):
     finally:
         for bar in bars:
             bar.close()   # ends the bar's line: an error message starts on a line of its own
+    if is_main():
+        _stamp_final(config, run, args.run_dir)
+
+
+def _stamp_final(config, run, run_dir):
+    from pathlib import Path
+
+    from act_bench.evaluation.artifacts import stamp_final
+    from act_bench.layout import FINAL
+    from act_bench.settings import artifact_identity
+    stamp_final(Path(run_dir) / FINAL, artifact_identity(config, run))
 
 #----------------------------------------------------------------------------
 # Evaluation of bundled datasets (act_bench.evaluation.bundled_jobs).
@@ -216,9 +229,21 @@ def cmd_reference_fid(args):
 
 @command('count-params', "parameter counts of a run's generator and discriminator", *RUN, OUT)
 def cmd_count_params(args):
-    from act_bench.report.params import run_parameter_counts
-    from act_bench.runtime.jobs import write_json
-    write_json(run_parameter_counts(*_run_of(args)), args.out)
+    from act_bench.report.params import write_run_parameter_counts
+    write_run_parameter_counts(*_run_of(args), args.out)
+
+
+@command('postprocess', "a bundled run's samples, metrics, parameter counts and metric curve in one process",
+         *RUN, FINAL, DATA, CLASSIFIER, arg('--run-dir', required=True))
+def cmd_postprocess(args):
+    from act_bench.report.postprocess import postprocess
+    postprocess(*_run_of(args, threads=True), args.final, args.data, args.classifier, args.run_dir)
+
+
+@command('run-settings', "a run's resolved train and evaluation settings and their digests (run.yaml)", *RUN, OUT)
+def cmd_run_settings(args):
+    from act_bench.settings import write_run_settings
+    write_run_settings(*_run_of(args), args.out)
 
 
 @command('params', "parameter counts of a config's networks (JSON), beside the official and paper values",
@@ -230,11 +255,15 @@ def cmd_params(args):
 #----------------------------------------------------------------------------
 # Reports (act_bench.report).
 
-@command('aggregate', 'one row per run: results/<config>/summary.csv', CONFIG, RUNS, OUT)
+@command('aggregate', 'one row per run: results/<config>/summary.csv', CONFIG, RUNS, OUT,
+         arg('--resolved-config', help='also write the resolved config (defaults filled in) here'))
 def cmd_aggregate(args):
     from act_bench.report.aggregate import aggregate
+    from act_bench.settings import write_yaml
     config = _config_of(args)
     aggregate(config, _runs_at(config, args.runs)).to_csv(args.out, index=False)
+    if args.resolved_config:
+        write_yaml(config, args.resolved_config)
 
 
 @command('table', 'comparison and ablation tables (Markdown and LaTeX): summary and ablations',

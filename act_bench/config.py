@@ -141,6 +141,7 @@ class Run:
     seed: int
     train: dict = field(compare=False, hash=False, repr=False)
     network: str = field(default='ema', compare=False)   # the generator network evaluated (evaluation.network)
+    variant: str = ''   # a sweep block's `variant` ('' when it has none)
 
     @property
     def path(self):
@@ -149,8 +150,8 @@ class Run:
 
     @property
     def wildcards(self):
-        return {'dataset': self.dataset, 'method': self.method, 'batch_size': self.batch_size,
-                'model': self.model, 'augment': self.augment, 'seed': self.seed}
+        return {'variant_dir': layout.variant_dir(self.variant), 'dataset': self.dataset, 'method': self.method,
+                'batch_size': self.batch_size, 'model': self.model, 'augment': self.augment, 'seed': self.seed}
 
 
 def run_train(config, block, method):
@@ -159,18 +160,20 @@ def run_train(config, block, method):
 
 
 def expand_runs(config):
-    runs = {}
-    for block in config['sweep']:
+    runs, blocks = {}, {}
+    for i, block in enumerate(config['sweep']):
         network = block.get('evaluation_network', config['evaluation']['network'])
         for ds, method, batch, model, aug, seed in itertools.product(
                 block['dataset'], block['method'], block['batch_size'], block['model'],
                 block['augment'], block['seed']):
             train = run_train(config, block, method)
-            run = Run(config['name'], ds, method, batch, model, _augment_name(aug), seed, train, network)
+            run = Run(config['name'], ds, method, batch, model, _augment_name(aug), seed, train, network=network,
+                      variant=block.get('variant', ''))
             if run in runs and (runs[run].train, runs[run].network) != (train, network):
-                raise ConfigError(f'run {run.path} appears in two sweep blocks with different train settings '
-                                  'or evaluated networks')
-            runs[run] = run
+                raise ConfigError(f'run {run.path} appears in sweep[{blocks[run]}] and sweep[{i}] with different '
+                                  'train settings or evaluated networks; give one of the blocks its own `variant:`')
+            runs.setdefault(run, run)
+            blocks.setdefault(run, i)
     return list(runs.values())
 
 
@@ -223,8 +226,9 @@ def check_batch_split(block, gpus, where):
 
 
 def find_run(config, **wildcards):
-    """The run of `config` matching the given wildcard values (strings are accepted, as from a CLI)."""
-    want = {k: str(v) for k, v in wildcards.items()}
+    """The run of `config` matching the given wildcard values (strings are accepted, as from a CLI); without
+    `variant_dir`, a run of no variant."""
+    want = {'variant_dir': '', **{k: str(v) for k, v in wildcards.items()}}
     for run in expand_runs(config):
         if {k: str(v) for k, v in run.wildcards.items()} == want:
             return run

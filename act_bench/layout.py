@@ -10,23 +10,27 @@ from pathlib import Path
 from act_bench.runtime.errors import ConfigError
 
 # The run directory's components in path order: (wildcard, path segment, type). A new component is
-# one more entry here (and a field of config.Run).
+# one more entry here (and a field of config.Run). `variant_dir` is empty for a run without a variant
+# (today's paths) and `variant-NAME/` for a sweep block's `variant: NAME`: a directory above the dataset.
 RUN_COMPONENTS = (
-    ('dataset', '{dataset}', str),
-    ('method', '{method}', str),
-    ('batch_size', 'batch{batch_size}', int),
-    ('model', '{model}', str),
-    ('augment', 'aug-{augment}', str),
+    ('variant_dir', '{variant_dir}', str),
+    ('dataset', '{dataset}/', str),
+    ('method', '{method}/', str),
+    ('batch_size', 'batch{batch_size}/', int),
+    ('model', '{model}/', str),
+    ('augment', 'aug-{augment}/', str),
     ('seed', 'seed{seed}', int),
 )
 RUN_WILDCARDS = tuple(key for key, _, _ in RUN_COMPONENTS)
+VARIANT_DIR_REGEX = r'(?:variant-[^/]+/)?'
 
 RESULTS = 'results/{name}'
-RUN_DIR = f'{RESULTS}/runs/' + '/'.join(segment for _, segment, _ in RUN_COMPONENTS)
+RUN_DIR = f'{RESULTS}/runs/' + ''.join(segment for _, segment, _ in RUN_COMPONENTS)
 REPORTS = 'reports/{name}'
 
 # Files inside a run directory.
 FINAL = 'final.pt'
+RUN_SETTINGS = 'run.yaml'
 TRAIN_LOG = 'train_log.jsonl'
 TRAIN_SUMMARY = 'train_summary.json'
 TRAIN_STDOUT = 'train.log'
@@ -46,6 +50,7 @@ CLASSIFIER = RESULTS + '/features/{dataset}-classifier.pt'
 REFERENCE = RESULTS + '/reference/{dataset}.json'
 INCEPTION_REFERENCE = RESULTS + '/reference/{dataset}_inception_{mode}.npz'
 SUMMARY = RESULTS + '/summary.csv'
+RESOLVED_CONFIG = RESULTS + '/config.yaml'   # the config a workflow ran, defaults filled in
 ESTIMATE = RESULTS + '/estimate.json'
 TABLE = REPORTS + '/{table}.{ext}'
 PLOT = REPORTS + '/{dataset}/{plot}.{ext}'
@@ -59,6 +64,16 @@ def stage_log(stage):
 def config_log(stem):
     """The log of a per-config or per-dataset rule: results/{name}/logs/<stem>.log."""
     return f'{RESULTS}/logs/{stem}.log'
+
+
+def variant_dir(variant):
+    """The run-path component of a sweep block's `variant` ('' when it has none)."""
+    return f'variant-{variant}/' if variant else ''
+
+
+def variant_of(variant_dir):
+    """The variant name of a `variant_dir` component ('' for none)."""
+    return variant_dir[len('variant-'):].rstrip('/') if variant_dir else ''
 
 
 def run_dir(**values):
@@ -76,7 +91,8 @@ def run_file(filename, **values):
 def _run_dir_regex():
     regex = re.escape(RUN_DIR)
     for key, kind in (('name', str), *((key, kind) for key, _, kind in RUN_COMPONENTS)):
-        regex = regex.replace(re.escape('{' + key + '}'), f'(?P<{key}>' + (r'\d+' if kind is int else '[^/]+') + ')')
+        value = VARIANT_DIR_REGEX if key == 'variant_dir' else (r'\d+' if kind is int else '[^/]+')
+        regex = regex.replace(re.escape('{' + key + '}'), f'(?P<{key}>{value})')
     return re.compile(f'(?:^|/){regex}$')
 
 

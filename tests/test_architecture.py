@@ -74,9 +74,9 @@ def test_the_cycle_finder_finds_a_cycle():
 
 
 def layer(module):
-    """runtime < data < config, layout (the resolved runs and where their files are), methods (what config
+    """runtime < data < config, layout, settings (the resolved runs, where their files are, their digests), methods (what config
     checks of a method) < training < evaluation < report, perf < cli."""
-    ranks = {'runtime': 0, 'data': 1, 'config': 2, 'layout': 2, 'methods': 2, 'training': 3, 'evaluation': 4, 'report': 5,
+    ranks = {'runtime': 0, 'data': 1, 'config': 2, 'layout': 2, 'settings': 2, 'methods': 2, 'training': 3, 'evaluation': 4, 'report': 5,
              'perf': 5, 'cli': 6}
     return ranks[module.split('.')[1]] if module.count('.') else 6
 

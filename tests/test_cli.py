@@ -36,6 +36,8 @@ def bad_inputs(tmp, config):
                          '--reference', 'r.npz', '--out', 'm.json'],
         'reference-fid': ['--config', config, '--dataset', 'nope', '--reference', 'r.npz', '--out', 'r.json'],
         'count-params': [*run_options(config)[:-1], '7', '--out', 'p.json'],
+        'postprocess': [*run_options(config), '--final', str(tmp / 'final.pt'), '--run-dir', str(tmp)],
+        'run-settings': [*run_options(config), '--variant', 'nope', '--out', 'run.yaml'],
         'params': ['nope'],
         'aggregate': ['--config', config, '--run', str(tmp / RUN_DIR), '--out', str(tmp / 'summary.csv')],
         'table': ['--summary', str(tmp / 'summary.csv'), '--out-dir', str(tmp / 'reports')],

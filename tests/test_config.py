@@ -153,3 +153,18 @@ def test_imagenet64_two_step_sigma_is_cms():
     assert sigma == pytest.approx(1.9128, abs=1e-4)
     config = load_config(REPO / 'workflow' / 'configs' / 'paper' / 'imagenet64.yaml')
     assert config['evaluation']['two_step_sigma'] == round(sigma, 3) == 1.913
+
+
+def test_variants_are_a_run_path_component_and_a_clash_names_both_blocks(tiny_config):
+    from act_bench.layout import parse_run_dir
+    config = copy.deepcopy(tiny_config)
+    block = {'dataset': ['toy'], 'method': ['act'], 'batch_size': [8], 'model': ['tiny'], 'augment': ['off'],
+             'seed': [0], 'train': {'lambda_adv': 0.9}}
+    runs = expand_runs({**config, 'sweep': [*config['sweep'], {**block, 'variant': 'lambda0.9'}]})
+    variant = next(r for r in runs if r.variant)
+    assert variant.path == 'results/unit/runs/variant-lambda0.9/toy/act/batch8/tiny/aug-off/seed0'
+    assert variant.train['lambda_adv'] == 0.9 and len(runs) == 7
+    assert parse_run_dir(variant.path)['variant_dir'] == 'variant-lambda0.9/'
+    assert parse_run_dir('results/unit/runs/toy/act/batch8/tiny/aug-off/seed0')['variant_dir'] == ''
+    with pytest.raises(ConfigError, match=r'appears in sweep\[0\] and sweep\[2\] with different train settings'):
+        expand_runs({**config, 'sweep': [*config['sweep'], block]})

@@ -224,12 +224,12 @@ def test_smoke_through_the_slurm_profile(tmp_path):
     assert ['-t 30' in ct_train[0], '-t 60' in ct_train[1]] == [True, True] and len(ct_train) == 2
     assert len(act_train) == 1 and '-t 30' in act_train[0]
     # CPU jobs: the CLI's partition, the config's default runtime, and no GPU flag (gpus: 0)
-    for rule in ('sample', 'evaluate', 'reference_metrics', 'count_params', 'prepare_data'):
+    for rule in ('postprocess', 'reference_metrics', 'prepare_data'):
         for args in calls[rule]:
             line = shlex.join(args)
             assert '-p cpu' in line and '--cpus-per-task=1' in args
             assert not any(a.startswith(('--gpus', '--gres', '--cpus-per-gpu')) for a in args), line
-    assert all('-t 60' in shlex.join(a) for rule in ('sample', 'evaluate') for a in calls[rule])
+    assert all('-t 60' in shlex.join(a) for a in calls['postprocess'])
 
     # inside the allocation the jobstep starts the training step with the job's GPU (srun --gpus=1)
     sruns = (state / 'srun.log').read_text().splitlines()

@@ -17,7 +17,7 @@ def snakemake(*args, cwd=REPO):
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
 
 
-@pytest.mark.parametrize('name', ['default', 'smoke', 'paper/cifar10', 'paper/imagenet64', 'paper/lsun_cat256'])
+@pytest.mark.parametrize('name', ['default', 'smoke', 'ablation', 'paper/cifar10', 'paper/imagenet64', 'paper/lsun_cat256'])
 def test_dry_run(tmp_path, name):
     result = snakemake('-n', '--config', f'config={name}', '--directory', str(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -28,7 +28,8 @@ def test_dry_run(tmp_path, name):
     image = [r for r in runs if config['datasets'][r.dataset]['kind'] not in ('toy2d', 'digits')]
     bundled = len(runs) - len(image)
     assert counts['train'] == len(runs)
-    assert counts.get('sample', 0) == counts.get('evaluate', 0) == bundled
+    assert counts.get('postprocess', 0) == bundled   # sampling, metrics, parameter counts, metric curve
+    assert counts.get('count_params', 0) == counts.get('metric_curve', 0) == len(image)
     # image datasets: Inception FID / IS, the samples split across evaluation.fid.shards jobs, and the
     # reference statistics computed (or imported) once per dataset, whatever the number of runs
     assert counts.get('sample_features', 0) == len(image) * config['evaluation']['fid']['shards']
@@ -71,11 +72,11 @@ def test_smoke_dag_end_to_end(tmp_path):
     assert set(summary['r1_gamma']) == {config['train']['r1_gamma']} and summary['paper'].isna().all()
     reports = tmp_path / 'reports' / 'smoke'
     table = (reports / 'summary.md').read_text()
-    for variant in ('CT', 'ACT', 'ACT-Aug'):
-        assert f'\n| {variant} | tiny | 8 | 20 |' in table
+    for label in ('CT', 'ACT', 'ACT-Aug'):
+        assert f'\n| {label} | tiny | 8 | 20 |' in table
     assert r'\begin{tabular}' in (reports / 'summary.tex').read_text()
     ablations = (reports / 'ablations.md').read_text()
-    assert '| variant | batch_size=8 | batch_size=16 |' in ablations and 'augment=on' in ablations
+    assert '| method | batch_size=8 | batch_size=16 |' in ablations and 'augment=on' in ablations
     for dataset in ('toy2d-8gaussians', 'digits'):
         for plot in ('metric_vs_batch_size', 'metric_vs_gpu_hours', 'training_curves', 'metric_over_training',
                      'aug_p', 'samples'):

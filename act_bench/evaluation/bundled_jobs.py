@@ -9,10 +9,11 @@ import torch
 
 from act_bench.data.bundled import load_dataset
 from act_bench.data.kinds import kind_of
+from act_bench.evaluation.artifacts import IDENTITY_KEY, load_final, metrics_file, read_npz
 from act_bench.evaluation.bundled_metrics import evaluate, metrics_for
 from act_bench.runtime.errors import ConfigError
 from act_bench.runtime.jobs import job_record, write_json
-from act_bench.training.build import load_generator
+from act_bench.settings import artifact_identity, evaluation_digest
 from act_bench.training.sampling import sample, sample_seed
 
 
@@ -20,7 +21,8 @@ def write_samples(config, run, final_path, out):
     """One-step (and, with evaluation.two_step_sigma, two-step) samples of the run's evaluated network
     (evaluation.network), with its name and the job's record, as out (.npz)."""
     start = time.perf_counter()
-    net, state = load_generator(config, run, final_path)
+    identity = artifact_identity(config, run)
+    net, state = load_final(config, run, final_path, identity)
     ev = config['evaluation']
     common = dict(n=ev['n_samples'], batch_size=ev['batch_size'], clip=kind_of(state['data_kind']).clip is not None,
                   seed=sample_seed(run.seed), num_classes=state.get('num_classes'))
@@ -28,7 +30,8 @@ def write_samples(config, run, final_path, out):
     if ev['two_step_sigma'] is not None:
         samples['2-step'] = sample(net, tuple(state['shape']), mid_sigma=ev['two_step_sigma'], **common).numpy()
     job = job_record('sample', time.perf_counter() - start, torch.device('cpu'))
-    np.savez(out, _jobs=np.array(json.dumps([job])), _network=np.array(state['network']), **samples)
+    np.savez(out, _jobs=np.array(json.dumps([job])), _network=np.array(state['network']),
+             **{IDENTITY_KEY: np.array(json.dumps(identity))}, **samples)
 
 
 def check_classifier(spec, dataset, classifier):
@@ -47,13 +50,13 @@ def write_metrics(config, dataset, samples_path, data_path, classifier, out):
     """metrics.json: the records of a run's samples against the held-out split, and the jobs that made them."""
     start = time.perf_counter()
     metrics, data = metric_inputs(config['datasets'][dataset], dataset, data_path, classifier)
-    with np.load(samples_path) as f:
-        samples = {k: f[k] for k in f.files if not k.startswith('_')}
-        jobs = json.loads(str(f['_jobs'])) if '_jobs' in f.files else []
-        network = str(f['_network'])
-    records = evaluate(metrics, samples, data['eval'], f'{dataset} held-out split', network)
-    jobs.append(job_record('evaluate', time.perf_counter() - start, torch.device('cpu')))
-    write_json({'records': records, 'jobs': jobs}, out)
+    arrays, identity = read_npz(samples_path, 'sample')
+    samples = {k: v for k, v in arrays.items() if not k.startswith('_')}
+    jobs = json.loads(str(arrays['_jobs'])) if '_jobs' in arrays else []
+    records = evaluate(metrics, samples, data['eval'], f'{dataset} held-out split', str(arrays['_network']))
+    job = job_record('evaluate', time.perf_counter() - start, torch.device('cpu'))
+    write_json(metrics_file(records, jobs + [job], identity, evaluation_digest(config, dataset)), out)
+
 
 
 def write_reference_metrics(config, dataset, data_path, classifier, out):

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from act_bench.runtime.errors import ConfigError
+
 WEIGHTS_FILE = 'inception-2015-12-05.pt'
 # clean-fid's `cleanfid.downloads_helper.inception_url` (ecosystem.md §4.2); a test checks they agree.
 WEIGHTS_URL = 'https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt'
@@ -36,6 +38,17 @@ class InceptionWeightsMissing(FileNotFoundError):
         self.path = str(Path(weights_dir) / WEIGHTS_FILE)
         super().__init__(f'the Inception weights {WEIGHTS_FILE} are not in the folder {self.weights_dir}: '
                          f'fetch them once from {WEIGHTS_URL} into that folder (FID never downloads them)')
+
+
+def load_inception(weights_dir, mode):
+    """clean-fid's InceptionV3W from the local weights; a truncated or foreign file is one sentence."""
+    from cleanfid.inception_torchscript import InceptionV3W
+    path = Path(weights_dir) / WEIGHTS_FILE
+    try:
+        return InceptionV3W(str(weights_dir), download=False, resize_inside=(mode == 'legacy_tensorflow'))
+    except (RuntimeError, ValueError, OSError, EOFError):
+        raise ConfigError(f'the Inception weights {path} are truncated or damaged (not a readable TorchScript '
+                          f'Inception network): delete the file and fetch it again from {WEIGHTS_URL}') from None
 
 
 def quantize(images):
@@ -82,15 +95,13 @@ class InceptionFeatures:
             raise ValueError(f'mode must be one of {MODES}, not {mode!r}')
         if not (Path(weights_dir) / WEIGHTS_FILE).is_file():  # before clean-fid is even imported
             raise InceptionWeightsMissing(weights_dir)
-        from cleanfid.inception_torchscript import InceptionV3W
         from cleanfid.resize import build_resizer
         self.mode, self.batch_size, self.progress = mode, int(batch_size), progress
         self.device = torch.device(device)
         # resize_inside=True is exactly clean-fid's legacy_tensorflow extractor; no DataParallel (clean-fid #60)
         with warnings.catch_warnings():  # torch 2.14 deprecates torch.jit.load, which clean-fid uses
             warnings.filterwarnings('ignore', message='`torch.jit.load` is deprecated', category=FutureWarning)
-            self.model = InceptionV3W(str(weights_dir), download=False,
-                                      resize_inside=(mode == 'legacy_tensorflow')).to(self.device).eval()
+            self.model = load_inception(weights_dir, mode).to(self.device).eval()
         self.resize = build_resizer(mode)  # identity for legacy_tensorflow, PIL bicubic 299 for clean
         self.name = f'inception-v3 (clean-fid {mode})'
         self.source = str(Path(weights_dir) / WEIGHTS_FILE)

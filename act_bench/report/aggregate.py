@@ -6,16 +6,23 @@ from pathlib import Path
 import pandas as pd
 
 from act_bench import layout
+from act_bench.evaluation.artifacts import IDENTITY_KEY, read_json
 from act_bench.methods import METHOD_TRAITS
+from act_bench.settings import artifact_identity, evaluation_digest
 from act_bench.report.accounting import SECONDS_PER_HOUR, gpu_hours, sacct_gpu_hours, slurm_job_ids
 from act_bench.report.paper_numbers import paper_entry
 
-VARIANT_ORDER = ['CT', 'iCT', 'ACT', 'ACT-Aug']
-TRAIN_COLUMNS = ('lambda_adv', 'w_mid', 'r1_gamma')   # train settings a sweep block may vary (ablations)
+METHOD_LABELS = ['CT', 'iCT', 'ACT', 'ACT-Aug']
+TRAIN_COLUMNS = ('lambda_adv', 'w_mid', 'r1_gamma', 'r1_interval', 'distance')   # what ablation variants vary
 
 
-def variant(method, augment):
+def method_label(method, augment):
     return {'ct': 'CT', 'ict': 'iCT'}.get(method) or ('ACT-Aug' if augment == 'on' else 'ACT')
+
+
+def label(method_label, variant):
+    """What a run's lines are called: CT / iCT / ACT / ACT-Aug, and its variant when it has one."""
+    return f'{method_label} {variant}' if isinstance(variant, str) and variant else method_label
 
 
 def _slug(sampler):
@@ -41,11 +48,14 @@ def aggregate(config, runs, sacct=sacct_gpu_hours):
     rows = []
     for run_dir, run in runs:
         d = Path(run_dir)
-        evaluation = _read_json(d / layout.METRICS)
+        identity = artifact_identity(config, run)
+        evaluation = read_json(d / layout.METRICS, 'evaluate', identity)
         metrics = evaluation['records']
-        params = _read_json(d / layout.PARAMS)
+        params = {k: v for k, v in read_json(d / layout.PARAMS, 'count_params', identity).items() if k != IDENTITY_KEY}
         summary = _read_json(d / layout.TRAIN_SUMMARY)
-        row = {'config': config['name'], **run.wildcards, 'variant': variant(run.method, run.augment),
+        row = {'config': config['name'], 'variant': run.variant,
+               **{k: v for k, v in run.wildcards.items() if k != 'variant_dir'},
+               'method_label': method_label(run.method, run.augment),
                'primary_metric': f"{metrics[0]['metric']}_{_slug(metrics[0]['sampler'])}"}
         for r in metrics:
             row[f"{r['metric']}_{_slug(r['sampler'])}"] = r['value']
@@ -61,5 +71,17 @@ def aggregate(config, runs, sacct=sacct_gpu_hours):
         row['sacct_gpu_hours'] = sacct(ids)
         row.update({key: run.train[key] for key in TRAIN_COLUMNS})
         row['paper'] = paper_entry(config['datasets'][run.dataset])
+        row.update(provenance_columns(evaluation, identity, evaluation_digest(config, run.dataset)))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+PROVENANCE_COLUMNS = ('act_bench_version', 'git_commit', 'git_dirty', 'torch', 'diffusers', 'clean_fid')
+
+
+def provenance_columns(evaluation, identity, evaluation_digest):
+    """The code that produced a run's metrics (from its metrics.json; empty for older files) and its digests."""
+    provenance = evaluation.get('provenance', {})
+    return {**{key: provenance.get(key) for key in PROVENANCE_COLUMNS},
+            'evaluation_device_name': provenance.get('device_name'), 'train_digest': identity['train_digest'],
+            'evaluation_digest': evaluation_digest}

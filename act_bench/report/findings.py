@@ -11,19 +11,22 @@ import pandas as pd
 
 from act_bench import layout
 from act_bench.methods import METHOD_TRAITS
-from act_bench.report.aggregate import variant
+from act_bench.report import aggregate
 
 BUDGETS = {'device_seconds': 'device-seconds', 'data_images_seen': 'data images drawn'}
 FLAT_FRACTION = 0.25    # a curve is judged over this last fraction of training
 FLAT_TOLERANCE = 0.10   # ... and is flat when its metric moved by less than this fraction there
-LABEL = 'variant'       # the column naming a method as the tables do (CT, iCT, ACT, ACT-Aug)
+LABEL = 'label'         # the column naming a run's method and variant (e.g. CT, ACT lambda0.9)
 RUN_KEY = [LABEL, 'batch_size', 'model', 'seed']
 
 
 def run_labels(run_dir):
-    """A run's identity read from its directory (layout.RUN_WILDCARDS) and its label (CT, iCT, ACT, ACT-Aug)."""
+    """A run's identity read from its directory (layout.RUN_WILDCARDS, its variant) and what its lines and
+    rows are called: method_label (CT, iCT, ACT, ACT-Aug) and label (with the variant, when it has one)."""
     run = layout.parse_run_dir(run_dir)
-    return {**{key: run[key] for key in layout.RUN_WILDCARDS}, 'variant': variant(run['method'], run['augment'])}
+    method, variant = aggregate.method_label(run['method'], run['augment']), layout.variant_of(run['variant_dir'])
+    return {**{key: run[key] for key in layout.RUN_WILDCARDS if key != 'variant_dir'}, 'variant': variant,
+            'method_label': method, 'label': aggregate.label(method, variant)}
 
 
 def metric_curves(run_dirs):
@@ -44,7 +47,8 @@ def curve_frame(curves, summary):
     from summary.csv)."""
     if curves.empty:
         return curves
-    keys = list(layout.RUN_WILDCARDS)
+    summary = summary.assign(variant=summary['variant'].fillna('') if 'variant' in summary.columns else '')
+    keys = [key for key in layout.RUN_WILDCARDS if key != 'variant_dir'] + ['variant']
     devices = summary[keys + ['n_devices']].astype({k: curves[k].dtype for k in keys})
     curves = curves.merge(devices, on=keys, how='left').fillna({'n_devices': 1})
     per_image = curves['method'].map(lambda m: METHOD_TRAITS[m].data_per_generator_image)
@@ -116,6 +120,7 @@ def flatness_sentence(changes):
 
 def dataset_findings(summary, curves):
     """Two or three sentences for one dataset's runs (`summary` rows, `curve_frame` of their snapshots)."""
+    summary = summary.assign(label=[aggregate.label(m, v) for m, v in zip(summary['method_label'], summary['variant'])])
     primary = summary['primary_metric'].iloc[0]
     same_iterations = summary.groupby(LABEL, sort=False)[primary].apply(list).to_dict()
     iterations = sorted(set(summary['iterations']))

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from act_bench import layout
-from act_bench.report.aggregate import VARIANT_ORDER
+from act_bench.report.aggregate import METHOD_LABELS, label
 from act_bench.report.findings import curve_frame, metric_curves, run_labels
 from act_bench.report.tables import hours_column
 
@@ -37,8 +37,12 @@ def note(ax, text):
     ax.set_axis_off()
 
 
+def label_rank(text):
+    return METHOD_LABELS.index(text.split(' ')[0]), text
+
+
 def hue_order(df):
-    return [v for v in VARIANT_ORDER if v in set(df['variant'])]
+    return sorted(set(df['label']), key=label_rank)
 
 
 #----------------------------------------------------------------------------
@@ -57,7 +61,7 @@ def training_logs(run_dirs):
 
 def metric_vs_batch_size(sns, summary, primary):
     fig, ax = _pyplot().subplots(figsize=(4.5, 3.2))
-    sns.lineplot(data=summary, x='batch_size', y=primary, hue='variant', hue_order=hue_order(summary), marker='o',
+    sns.lineplot(data=summary, x='batch_size', y=primary, hue='label', hue_order=hue_order(summary), marker='o',
                  errorbar='sd', ax=ax)
     ticks = sorted(summary['batch_size'].unique())
     ax.set_xscale('log')
@@ -70,7 +74,7 @@ def metric_vs_batch_size(sns, summary, primary):
 def metric_vs_gpu_hours(sns, summary, primary):
     column, name = hours_column(summary)
     fig, ax = _pyplot().subplots(figsize=(4.5, 3.2))
-    sns.scatterplot(data=summary, x=column, y=primary, hue='variant', hue_order=hue_order(summary),
+    sns.scatterplot(data=summary, x=column, y=primary, hue='label', hue_order=hue_order(summary),
                     style='batch_size', s=50, ax=ax)
     ax.set_xscale('log')
     ax.set(xlabel=f'{name} per run (log)', ylabel=f'{primary} (lower is better)')
@@ -79,9 +83,9 @@ def metric_vs_gpu_hours(sns, summary, primary):
 
 def quantities_over_training(sns, logs, quantities):
     """One panel per logged quantity against images seen, a line per variant (mean ± sd over seeds)."""
-    long = logs.melt(id_vars=['images_seen', 'variant', 'batch_size', 'seed'], value_vars=quantities,
+    long = logs.melt(id_vars=['images_seen', 'label', 'batch_size', 'seed'], value_vars=quantities,
                      var_name='quantity', value_name='value').dropna(subset=['value'])
-    grid = sns.relplot(data=long, kind='line', x='images_seen', y='value', hue='variant', hue_order=hue_order(long),
+    grid = sns.relplot(data=long, kind='line', x='images_seen', y='value', hue='label', hue_order=hue_order(long),
                        style='batch_size', row='quantity', errorbar='sd', facet_kws={'sharey': False},
                        height=2.2, aspect=2.2)
     grid.set_titles('{row_name}')
@@ -103,10 +107,10 @@ def metric_over_training(sns, curves, skipped):
         fig, ax = _pyplot().subplots(figsize=(5, 2))
         note(ax, 'No metric over training: ' + '; '.join(skipped))
         return fig
-    long = curves.melt(id_vars=['variant', 'batch_size', 'seed', 'metric', 'value'], value_vars=list(COST_AXES),
+    long = curves.melt(id_vars=['label', 'batch_size', 'seed', 'metric', 'value'], value_vars=list(COST_AXES),
                        var_name='cost', value_name='spent').replace({'cost': COST_AXES})
     # a line per run: seeds reach a device-second at different snapshots, so no mean across them
-    grid = sns.relplot(data=long, kind='line', x='spent', y='value', hue='variant', hue_order=hue_order(curves),
+    grid = sns.relplot(data=long, kind='line', x='spent', y='value', hue='label', hue_order=hue_order(curves),
                        style='batch_size', units='seed', estimator=None, row='metric', col='cost', marker='o',
                        facet_kws={'sharey': 'row', 'sharex': False}, height=2.6, aspect=1.3)
     grid.set_titles('{row_name} vs {col_name}', size=9)
@@ -115,7 +119,7 @@ def metric_over_training(sns, curves, skipped):
 
 
 def aug_p(sns, logs):
-    act = logs[logs['variant'].str.startswith('ACT')]
+    act = logs[logs['method_label'].str.startswith('ACT')]
     if act.empty or 'aug_p' not in act.columns:
         fig, ax = _pyplot().subplots(figsize=(5, 2))
         note(ax, 'No ACT runs on this dataset: nothing is augmented.')
@@ -145,9 +149,9 @@ def sample_grid(run_dirs, kind):
     """A row of one-step samples per run (images), or a scatter per run (toy 2-D data)."""
     plt = _pyplot()
     runs = [(run_labels(d), d) for d in run_dirs]
-    runs.sort(key=lambda r: (VARIANT_ORDER.index(r[0]['variant']), r[0]['batch_size'], r[0]['seed']))
+    runs.sort(key=lambda r: (label_rank(r[0]['label']), r[0]['batch_size'], r[0]['seed']))
     samples = [one_step_samples(d, kind) for _, d in runs]
-    titles = [f"{r['variant']}, batch {r['batch_size']}, seed {r['seed']}" for r, _ in runs]
+    titles = [f"{r['label']}, batch {r['batch_size']}, seed {r['seed']}" for r, _ in runs]
     if kind.sample_grid == 'images':
         fig, axes = plt.subplots(len(runs), 1, figsize=(8, 1.1 * len(runs)), squeeze=False)
         for ax, x, title in zip(axes[:, 0], samples, titles):
@@ -176,6 +180,7 @@ def write_plots(summary_path, run_dirs, dataset, kind, out_dir):
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = pd.read_csv(summary_path)
     summary = summary[summary['dataset'] == dataset]
+    summary = summary.assign(label=[label(m, v) for m, v in zip(summary['method_label'], summary['variant'])])
     primary = summary['primary_metric'].iloc[0]
     logs = training_logs(run_dirs)
     curves, skipped = metric_curves(run_dirs)

@@ -10,15 +10,17 @@ import pandas as pd
 
 from act_bench.runtime.errors import ConfigError
 from act_bench.report.paper_numbers import load_paper_numbers, paper_value
-from act_bench.report.aggregate import VARIANT_ORDER
+from act_bench.report.aggregate import METHOD_LABELS
 from act_bench.report.findings import budget_table, curve_frame, dataset_findings, metric_curves, primary_curves
 
 TABLES = ('summary', 'ablations')   # each written as <table>.md and <table>.tex
 WILDCARDS = ['dataset', 'method', 'batch_size', 'model', 'augment', 'seed']
-ACT_KNOBS = ['lambda_adv', 'w_mid', 'r1_gamma']       # train settings only ACT uses
+ACT_KNOBS = ['lambda_adv', 'w_mid', 'r1_gamma', 'r1_interval']       # train settings only ACT uses
 ABLATIONS = [('batch_size', 'batch size', None), ('augment', 'augmentation (ACT-Aug)', 'act'),
              ('lambda_adv', 'λ (lambda_adv)', 'act'), ('w_mid', 'w_mid (time-dependent λ)', 'act'),
-             ('r1_gamma', 'R1 γ (0 = no R1)', 'act')]
+             ('r1_gamma', 'R1 γ (0 = no R1)', 'act'), ('r1_interval', 'R1 interval', 'act'),
+             ('distance', 'distance', None), ('iterations', 'iterations', None)]
+SHOWN = {'batch_size': 'batch', 'method_label': 'method'}   # column names in the tables
 PAPER_COLUMNS = [('fid_1step', 'FID 1-step'), ('fid_2step', 'FID 2-step'), ('is_1step', 'IS 1-step'),
                  ('params_inference_total', 'params (inference)'), ('params_training_total', 'params (training)'),
                  ('batch_size', 'batch'), ('iterations', 'iterations'), ('gpus', 'GPUs'), ('gpu_type', 'GPU')]
@@ -105,13 +107,14 @@ def with_estimate(summary, estimate):
 
 def setting_keys(df):
     """Columns that tell the settings of a dataset's runs apart (all but the seed)."""
-    keys = ['variant', 'model', 'batch_size', 'iterations']
-    return keys + [k for k in ACT_KNOBS if k in df.columns and df.loc[df['method'] == 'act', k].nunique(dropna=False) > 1]
+    keys = ['method_label', 'model', 'batch_size', 'iterations']
+    knobs = [k for k in ACT_KNOBS if k in df.columns and df.loc[df['method'] == 'act', k].nunique(dropna=False) > 1]
+    return keys + knobs + (['variant'] if df['variant'].nunique() > 1 else [])
 
 
 def _ordered(df, keys):
-    df = df.assign(_order=df['variant'].map(VARIANT_ORDER.index))
-    return df.sort_values(['_order'] + [k for k in keys if k != 'variant']).drop(columns='_order')
+    df = df.assign(_order=df['method_label'].map(METHOD_LABELS.index))
+    return df.sort_values(['_order'] + [k for k in keys if k != 'method_label']).drop(columns='_order')
 
 
 def comparison(df, entry):
@@ -122,11 +125,12 @@ def comparison(df, entry):
     rows = []
     for setting, runs in df.groupby(keys, sort=False, dropna=False):
         setting = dict(zip(keys, setting))
-        paper = paper_value(entry, setting['variant'], primary)
+        paper = paper_value(entry, setting['method_label'], primary)
         ours = runs[primary].dropna()
-        row = {'variant': setting['variant'], 'model': setting['model'], 'batch_size': setting['batch_size'],
+        row = {'method_label': setting['method_label'], 'model': setting['model'], 'batch_size': setting['batch_size'],
                'iterations': setting['iterations'],
-               **{k: '—' if not setting['variant'].startswith('ACT') else knob_label(setting[k]) for k in keys[4:]},
+               **{k: '—' if not setting['method_label'].startswith('ACT') and k != 'variant' else knob_label(setting[k])
+                  for k in keys[4:]},
                primary: mean_std(ours)}
         if entry is not None:
             row[f'paper {primary}'] = paper_cell(paper, primary)
@@ -142,7 +146,7 @@ def comparison(df, entry):
         if 'projected_gpu_hours' in df.columns:
             row[f'projected {hours_name} per run'] = hours(runs['projected_gpu_hours'].mean())   # same unit
         rows.append(row)
-    return _ordered(pd.DataFrame(rows), ['model', 'batch_size']).rename(columns={'batch_size': 'batch'})
+    return _ordered(pd.DataFrame(rows), ['model', 'batch_size']).rename(columns=SHOWN)
 
 
 def all_metrics(df):
@@ -151,32 +155,40 @@ def all_metrics(df):
     metric_cols = [c for c in df.columns if c.endswith(('_1step', '_2step')) and df[c].notna().any()]
     out = df.groupby(keys, sort=False, dropna=False).agg(**{c: (c, mean_std) for c in metric_cols}).reset_index()
     out = out.drop(columns=[k for k in ('iterations',) if k in out.columns and out[k].nunique() == 1])
-    return _ordered(out, [k for k in keys if k in out.columns]).rename(columns={'batch_size': 'batch'})
+    return _ordered(out, [k for k in keys if k in out.columns]).rename(columns=SHOWN)
 
 
 def paper_reference(entry):
     """What the papers report for a dataset entry: a row per variant."""
     variants = load_paper_numbers()['datasets'][entry]['variants']
-    rows = [{'variant': v, **{name: paper_cell(paper_value(entry, v, q), q) for q, name in PAPER_COLUMNS}}
-            for v in VARIANT_ORDER if v in variants]
+    rows = [{'method': v, **{name: paper_cell(paper_value(entry, v, q), q) for q, name in PAPER_COLUMNS}}
+            for v in METHOD_LABELS if v in variants]
     return pd.DataFrame(rows)
 
 
 def ablation(df, knob, method):
     """The primary metric with `knob` as columns and the other varying settings as rows, or None."""
     df = df if method is None else df[df['method'] == method]
-    if df.empty or df[knob].nunique(dropna=False) < 2:
+    if df.empty or knob not in df.columns or df[knob].nunique(dropna=False) < 2:
         return None
     primary = df['primary_metric'].iloc[0]
-    others = ['variant'] if knob != 'augment' else ['method']
+    others = ['method_label'] if knob != 'augment' else ['method']
     others += [k for k in ['model', 'batch_size', 'iterations'] + ACT_KNOBS
                if k != knob and k in df.columns and df[k].nunique(dropna=False) > 1]
-    order = ['_variant_order'] if others[:1] == ['variant'] else []
-    df = df.assign(_variant_order=df['variant'].map(VARIANT_ORDER.index))
+    order = ['_label_order'] if others[:1] == ['method_label'] else []
+    df = df.assign(_label_order=df['method_label'].map(METHOD_LABELS.index))
     table = df.groupby(order + others + [knob], sort=True, dropna=False)[primary].apply(mean_std).unstack(knob)
-    table.columns = [f'{knob}={knob_label(c)}' for c in table.columns]
+    table.columns = [f'{knob}={knob_label(c)}' + variants_of(df[df[knob] == c]) for c in table.columns]
     table = table.fillna('—').reset_index().drop(columns=order)
-    return table.rename(columns={'batch_size': 'batch'})
+    return table.rename(columns=SHOWN)
+
+
+def variants_of(runs):
+    """' (variant a, b)' naming the sweep variants among `runs` ('none' for runs without one), or ''."""
+    names = sorted(runs['variant'].unique())
+    if names in ([], ['']):
+        return ''
+    return f" (variant {', '.join(name or 'none' for name in names)})"
 
 
 #----------------------------------------------------------------------------
@@ -212,6 +224,19 @@ def latex(df, caption):
 #----------------------------------------------------------------------------
 # Documents: a list of (heading, text, table) sections rendered both ways.
 
+def commits_note(summary):
+    """Which code produced the table's rows: one commit, or every commit with its number of runs when mixed."""
+    if 'git_commit' not in summary.columns or summary['git_commit'].isna().all():
+        return 'Code: not recorded as a git commit (run outside a checkout, or before provenance was recorded).'
+    dirty = summary['git_dirty'].astype(str).str.lower().eq('true') if 'git_dirty' in summary.columns else False
+    names = summary['git_commit'].fillna('unknown').str[:12] + pd.Series(dirty, index=summary.index).map(
+        {True: ' (modified tree)', False: ''})
+    counts = names.value_counts()
+    if len(counts) == 1:
+        return f'Code: commit {counts.index[0]}.'
+    return 'Code: MIXED commits — ' + ', '.join(f'{name}: {n} runs' for name, n in counts.items()) + '.'
+
+
 def summary_sections(summary, floors, curves):
     hours_col, hours_name = hours_column(summary)
     sections = [(f"Summary: config `{summary['config'].iloc[0]}`",
@@ -220,7 +245,8 @@ def summary_sections(summary, floors, curves):
                  f'({HOURS_MEANING[hours_col]}). '
                  'Δ vs paper = our mean − the paper\'s value; it is only '
                  'shown where the paper reports the same metric. `fd_digits` is a Fréchet distance in the '
-                 'feature space of a small digits classifier, not FID. ' + NOTE_MARKS, None)]
+                 'feature space of a small digits classifier, not FID. ' + NOTE_MARKS + ' ' + commits_note(summary),
+                 None)]
     for dataset, df in summary.groupby('dataset', sort=False):
         entry = df['paper'].iloc[0] if 'paper' in df.columns and pd.notna(df['paper'].iloc[0]) else None
         primary = df['primary_metric'].iloc[0]
@@ -246,8 +272,8 @@ def summary_sections(summary, floors, curves):
 def ablation_sections(summary):
     sections = [(f"Ablations: config `{summary['config'].iloc[0]}`",
                  'The primary metric (mean ± std over seeds) as each setting the sweep varies takes its '
-                 'values; rows hold the other settings that vary. ACT-only settings are compared on ACT runs.',
-                 None)]
+                 'values; rows hold the other settings that vary. ACT-only settings are compared on ACT runs. '
+                 + commits_note(summary), None)]
     for dataset, df in summary.groupby('dataset', sort=False):
         for knob, title, method in ABLATIONS:
             table = ablation(df, knob, method)
@@ -288,10 +314,16 @@ def floors_of(reference_files):
     return floors
 
 
+def read_summary(path):
+    """summary.csv with `variant` '' for the runs without one (and for summaries written before variants)."""
+    summary = pd.read_csv(path, dtype={'variant': str})
+    return summary.assign(variant=summary['variant'].fillna('') if 'variant' in summary.columns else '')
+
+
 def write_tables(summary_path, reference_files, out_dir, estimate_path=None, run_dirs=()):
     """summary.md, summary.tex, ablations.md, ablations.tex under out_dir; `run_dirs`: the runs whose metric
     curves give the equal-cost comparison and the findings."""
-    summary = pd.read_csv(summary_path)
+    summary = read_summary(summary_path)
     summary = with_estimate(summary, load_estimate(estimate_path) if estimate_path else None)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

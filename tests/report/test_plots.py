@@ -13,7 +13,7 @@ from conftest import TINY_CONFIG
 
 
 def run_options(run):
-    return [f'--{key.replace("_", "-")}={value}' for key, value in run.wildcards.items()]
+    return [f'--{key.replace("_", "-")}={value}' for key, value in run.wildcards.items() if key != 'variant_dir']
 
 
 def finish_runs(tmp_path, config_file, config):

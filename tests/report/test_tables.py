@@ -12,9 +12,9 @@ from act_bench.report.tables import ablation, comparison, hours_column, latex, w
 
 
 def _row(dataset, method, batch, augment, seed, value, paper=None, metric='fid_1step', **extra):
-    variant = 'CT' if method == 'ct' else ('ACT-Aug' if augment == 'on' else 'ACT')
+    label = 'CT' if method == 'ct' else ('ACT-Aug' if augment == 'on' else 'ACT')
     row = {'config': 't', 'dataset': dataset, 'method': method, 'batch_size': batch, 'model': 'm',
-           'augment': augment, 'seed': seed, 'variant': variant, 'primary_metric': metric, metric: value,
+           'augment': augment, 'seed': seed, 'variant': '', 'method_label': label, 'primary_metric': metric, metric: value,
            'params_training_total': 2e6 if method == 'act' else 1e6, 'params_inference_total': 1e6,
            'iterations': 100, 'device_hours': 0.5, 'lambda_adv': 0.3, 'w_mid': math.nan, 'r1_gamma': 10.0,
            'paper': paper}
@@ -33,13 +33,13 @@ def summary():
 
 def test_comparison_has_paper_value_difference_and_gpu_hours(summary):
     table = comparison(summary[summary['dataset'] == 'cifar10'], 'cifar10')
-    ct = table[table['variant'] == 'CT'].iloc[0]
+    ct = table[table['method'] == 'CT'].iloc[0]
     assert ct['fid_1step'] == '9.5 ± 0.71 (n=2)'
     assert ct['paper fid_1step'] == '8.7' and ct['Δ vs paper'] == '+0.8'
     assert ct['GPU-h per run'] == '2' and ct['sacct GPU-h per run'] == '2.5'
-    aug = table[table['variant'] == 'ACT-Aug'].iloc[0]
+    aug = table[table['method'] == 'ACT-Aug'].iloc[0]
     assert aug['paper fid_1step'] == '6' and aug['Δ vs paper'] == '+1' and aug['params (train)'] == '2.00 M'
-    assert list(table['variant']) == ['CT', 'ACT', 'ACT', 'ACT', 'ACT-Aug']
+    assert list(table['method']) == ['CT', 'ACT', 'ACT', 'ACT', 'ACT-Aug']
     assert {'lambda_adv', 'r1_gamma'} <= set(table.columns) and 'w_mid' not in table.columns
 
 
@@ -54,14 +54,14 @@ def test_bundled_data_has_no_paper_columns_and_falls_back_to_device_hours(summar
 def test_ablations_only_for_what_varies(summary):
     cifar = summary[summary['dataset'] == 'cifar10']
     lam = ablation(cifar, 'lambda_adv', 'act')
-    assert list(lam.columns) == ['variant', 'r1_gamma', 'lambda_adv=0.3', 'lambda_adv=0.6']
+    assert list(lam.columns) == ['method', 'r1_gamma', 'lambda_adv=0.3', 'lambda_adv=0.6']
     r1 = ablation(cifar, 'r1_gamma', 'act')
-    assert r1.loc[r1['variant'] == 'ACT', 'r1_gamma=0'].tolist() == ['8 (n=1)', '—']
+    assert r1.loc[r1['method'] == 'ACT', 'r1_gamma=0'].tolist() == ['8 (n=1)', '—']
     aug = ablation(cifar, 'augment', 'act')
     assert aug is not None and 'augment=on' in aug.columns
     assert ablation(cifar, 'batch_size', None) is None and ablation(cifar, 'w_mid', 'act') is None
     toy = ablation(summary[summary['dataset'] == 'toy'], 'batch_size', None)
-    assert list(toy.columns) == ['variant', 'batch_size=8', 'batch_size=16']
+    assert list(toy.columns) == ['method', 'batch_size=8', 'batch_size=16']
 
 
 def test_latex_escapes():
@@ -79,7 +79,7 @@ def test_table_command_with_estimate(summary, tmp_path, capsys):
     assert main(['table', '--summary', str(tmp_path / 'summary.csv'), '--estimate', str(tmp_path / 'estimate.json'),
                  '--out-dir', str(out)]) == 0
     md = (out / 'summary.md').read_text()
-    header = next(line for line in md.splitlines() if line.startswith('| variant | model | batch | iterations'))
+    header = next(line for line in md.splitlines() if line.startswith('| method | model | batch | iterations'))
     assert header.endswith('| GPU-h per run | sacct GPU-h per run | projected GPU-h per run |')
     assert '| 2 | 2.5 | 4 |' in md
     assert 'what the papers report' in md and '73.90 M†' in md

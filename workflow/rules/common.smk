@@ -12,18 +12,33 @@ from act_bench.data.kinds import kind_of
 from act_bench.report.plots import PLOTS
 from act_bench.report.tables import TABLES
 from act_bench.runtime.errors import ConfigError
+from act_bench import settings
 
 
-CONFIG_FILE = str(config_path(config.get("config", "default")))
+def config_file():
+    """The config this workflow runs: the --configfile given (that file whole: Snakemake would merge it key by
+    key into the default, so the merged `config` is not used), else --config config=NAME, else the default."""
+    given = [str(Path(f).resolve()) for f in workflow.overwrite_configfiles]
+    by_name = "config" in (workflow.config_settings.overwrite_config or {})
+    if given and by_name:
+        raise WorkflowError("give the config either as --configfile FILE or as --config config=NAME, not both")
+    if len(given) > 1:
+        raise WorkflowError(f"give one --configfile, not {len(given)}: a config is one file, used whole")
+    return given[0] if given else str(config_path(config.get("config", "default")))
+
+
+CONFIG_FILE = config_file()
 try:
     CFG = load_config(CONFIG_FILE)
 except ConfigError as e:
     raise WorkflowError(str(e)) from None
 NAME = CFG["name"]
 RUNS = expand_runs(CFG)
+RUN_OF = {tuple(str(v) for v in run.wildcards.values()): run for run in RUNS}
 
 
 wildcard_constraints:
+    variant_dir=layout.VARIANT_DIR_REGEX,
     name=r"[A-Za-z0-9][A-Za-z0-9.-]*",
     dataset=r"[a-z0-9][a-z0-9-]*",
     method=r"ct|act|ict",
@@ -33,13 +48,37 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+def run_of(wildcards):
+    """The config.Run of a rule's run wildcards."""
+    return RUN_OF[tuple(wildcards[key] for key in layout.RUN_WILDCARDS)]
+
+
 def run_args(wildcards):
     """The CLI arguments that select one run of the config."""
+    variant = run_of(wildcards).variant
     return (
         f"--config {shlex.quote(CONFIG_FILE)} --dataset {wildcards.dataset} --method {wildcards.method} "
         f"--batch-size {wildcards.batch_size} --model {wildcards.model} "
-        f"--augment {wildcards.augment} --seed {wildcards.seed}"
+        f"--augment {wildcards.augment} --seed {wildcards.seed}" + (f" --variant {variant}" if variant else "")
     )
+
+
+# Digests of the resolved settings that the outputs of each rule depend on (act_bench.settings), its params;
+# Snakemake's params rerun trigger then reruns exactly the jobs whose settings changed.
+def train_digest(wildcards):
+    return settings.train_digest(CFG, run_of(wildcards))
+
+
+def evaluation_digest(wildcards):
+    return settings.evaluation_digest(CFG, wildcards.dataset)
+
+
+def data_digest(wildcards):
+    return settings.data_digest(CFG, wildcards.dataset)
+
+
+def classifier_digest(wildcards):
+    return settings.classifier_digest(CFG, wildcards.dataset)
 
 
 def kind(dataset):

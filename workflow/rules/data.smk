@@ -8,11 +8,12 @@ rule prepare_data:
     log:
         layout.config_log("prepare_data/{dataset}"),
     params:
+        digest=data_digest,
         config=CONFIG_FILE,
     resources:
         **job_resources("default"),
     conda:
-        "../../environment.yml"
+        "../envs/act-bench.yaml"
     shell:
         "act-bench prepare-data --config {params.config:q} --dataset {wildcards.dataset} "
         "--out {output} > {log} 2>&1"
@@ -29,7 +30,7 @@ rule convert_imagenet64:
     resources:
         **job_resources("default"),
     conda:
-        "../../environment.yml"
+        "../envs/act-bench.yaml"
     shell:
         "act-bench convert-imagenet64 --npz-dir {params.npz_dir:q} --out {params.out:q} > {log} 2>&1"
 
@@ -42,11 +43,12 @@ rule train_classifier:
     log:
         layout.config_log("train_classifier/{dataset}"),
     params:
+        digest=classifier_digest,
         config=CONFIG_FILE,
     threads: CFG["threads"]
     resources:
         **job_resources("default"),
     conda:
-        "../../environment.yml"
+        "../envs/act-bench.yaml"
     shell:
         "act-bench train-classifier --config {params.config:q} --data {input} --out {output} > {log} 2>&1"

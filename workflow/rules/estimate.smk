@@ -14,6 +14,6 @@ rule estimate:
     resources:
         **job_resources("train"),
     conda:
-        "../../environment.yml"
+        "../envs/act-bench.yaml"
     shell:
         "act-bench estimate {params.config:q} --out {output} > {log} 2>&1"

@@ -14,18 +14,22 @@ rule aggregate:
         metrics=run_files(layout.METRICS),
         params=run_files(layout.PARAMS),
         summaries=run_files(layout.TRAIN_SUMMARY),
+        settings=run_files(layout.RUN_SETTINGS),
     output:
-        report(layout.SUMMARY, caption="../report/summary_csv.rst", category="tables",
-               labels={"table": "summary.csv (one row per run)"}),
+        summary=report(layout.SUMMARY, caption="../report/summary_csv.rst", category="tables",
+                       labels={"table": "summary.csv (one row per run)"}),
+        config=layout.RESOLVED_CONFIG,
     log:
         layout.config_log("aggregate"),
     params:
         config=CONFIG_FILE,
+        digest=settings.digest(CFG),   # any resolved change rewrites results/<name>/config.yaml
         runs=lambda wildcards, input: run_dir_args(input.summaries),
     conda:
-        "../../environment.yml"
+        "../envs/act-bench.yaml"
     shell:
-        "act-bench aggregate --config {params.config:q} {params.runs} --out {output} > {log} 2>&1"
+        "act-bench aggregate --config {params.config:q} {params.runs} --out {output.summary} "
+        "--resolved-config {output.config} > {log} 2>&1"
 
 
 rule table:
@@ -43,7 +47,7 @@ rule table:
         runs=lambda wildcards, input: run_dir_args(input.curves),
         out_dir=lambda wildcards, output: str(Path(output[0]).parent),
     conda:
-        "../../environment.yml"
+        "../envs/act-bench.yaml"
     shell:
         "act-bench table --summary {input.summary} --reference {input.reference} {params.estimate} {params.runs} "
         "--out-dir {params.out_dir:q} > {log} 2>&1"
@@ -64,7 +68,7 @@ rule plots:
         runs=lambda wildcards, input: run_dir_args(input.logs),
         out_dir=lambda wildcards, output: str(Path(output[0]).parent),
     conda:
-        "../../environment.yml"
+        "../envs/act-bench.yaml"
     shell:
         "act-bench plots --config {params.config:q} --summary {input.summary} --dataset {wildcards.dataset} "
         "{params.runs} --out-dir {params.out_dir:q} > {log} 2>&1"

@@ -12,6 +12,7 @@ rule train:
     log:
         layout.run_file(layout.TRAIN_STDOUT),
     params:
+        digest=train_digest,
         data=data_arg,
         run=run_args,
         run_dir=lambda wc, output: str(Path(output.final).parent),
@@ -19,6 +20,7 @@ rule train:
     resources:
         **job_resources("train"),
     conda:
-        "../../environment.yml"
+        "../envs/act-bench.yaml"
     shell:
         "act-bench train {params.run} {params.data} --run-dir {params.run_dir} > {log} 2>&1"
+

@@ -1,0 +1,104 @@
+"""Artifacts that know their run: a truncated final.pt, samples.npz or Inception weights file, and a final.pt of
+another run, each stop the command that reads it with one sentence naming the file and how it is rewritten."""
+
+import json
+import re
+
+import pytest
+import yaml
+
+from act_bench.cli import main
+from act_bench.data.bundled import prepare_dataset, save_dataset
+from act_bench.evaluation.fid import WEIGHTS_FILE, InceptionFeatures
+from act_bench.runtime.errors import ConfigError
+
+CONFIG = {
+    'name': 'art',
+    'datasets': {'toy': {'kind': 'toy2d', 'distribution': 'eight_gaussians', 'n_train': 128, 'n_eval': 32}},
+    'models': {'tiny': {'mlp_hidden': 16, 'mlp_layers': 2}},
+    'train': {'iterations': 4, 's1': 10, 'checkpoint_every': 2, 'log_every': 1, 'r1_interval': 2},
+    'sweep': [{'dataset': ['toy'], 'method': ['ct', 'act'], 'batch_size': [8], 'model': ['tiny'], 'seed': [0]}],
+    'evaluation': {'n_samples': 32, 'batch_size': 32},
+}
+
+
+def run_options(config, method):
+    return ['--config', str(config), '--dataset', 'toy', '--method', method, '--batch-size', '8', '--model', 'tiny',
+            '--augment', 'off', '--seed', '0']
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """A config file, its data and the trained CT and ACT runs' directories (final.pt, samples.npz)."""
+    work = tmp_path_factory.mktemp('artifacts')
+    config = work / 'art.yaml'
+    config.write_text(yaml.safe_dump(CONFIG))
+    data = work / 'toy.npz'
+    save_dataset(prepare_dataset(CONFIG['datasets']['toy']), data)
+    for method in ('ct', 'act'):
+        run = work / method
+        assert main(['train', *run_options(config, method), '--data', str(data), '--run-dir', str(run)]) == 0
+        assert main(['sample', *run_options(config, method), '--final', str(run / 'final.pt'),
+                     '--out', str(run / 'samples.npz')]) == 0
+    return config, data, work
+
+
+def error_line(capsys, command):
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and 'Traceback' not in err[0], err
+    assert err[0].startswith(f'act-bench {command}: error: ')
+    return err[0]
+
+
+def truncated(path, tmp_path):
+    out = tmp_path / path.name
+    out.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+    return out
+
+
+def test_a_truncated_final_pt_is_one_sentence(trained, tmp_path, capsys):
+    config, _, work = trained
+    final = truncated(work / 'ct' / 'final.pt', tmp_path)
+    assert main(['sample', *run_options(config, 'ct'), '--final', str(final), '--out', str(tmp_path / 's.npz')]) == 1
+    line = error_line(capsys, 'sample')
+    assert f'{final} is truncated or damaged (not a readable torch checkpoint)' in line
+    assert '--forcerun train' in line
+
+
+def test_a_foreign_final_pt_is_refused(trained, tmp_path, capsys):
+    config, _, work = trained
+    assert main(['sample', *run_options(config, 'act'), '--final', str(work / 'ct' / 'final.pt'),
+                 '--out', str(tmp_path / 's.npz')]) == 1
+    line = error_line(capsys, 'sample')
+    assert re.search(r'final\.pt was written for run \S+/ct/batch8/\S+ \(train digest [0-9a-f]{12}\), not for run '
+                     r'\S+/act/batch8/\S+ \(train digest [0-9a-f]{12}\)', line), line
+
+
+def test_a_truncated_samples_npz_is_one_sentence(trained, tmp_path, capsys):
+    config, data, work = trained
+    samples = truncated(work / 'ct' / 'samples.npz', tmp_path)
+    assert main(['evaluate', '--config', str(config), '--dataset', 'toy', '--samples', str(samples), '--data', str(data),
+                 '--out', str(tmp_path / 'm.json')]) == 1
+    line = error_line(capsys, 'evaluate')
+    assert f'{samples} is truncated or damaged (not a readable .npz archive)' in line and '--forcerun sample' in line
+
+
+def test_metrics_records_carry_the_run_digests_and_code(trained, tmp_path):
+    config, data, work = trained
+    out = tmp_path / 'm.json'
+    assert main(['evaluate', '--config', str(config), '--dataset', 'toy', '--samples', str(work / 'act' / 'samples.npz'),
+                 '--data', str(data), '--out', str(out)]) == 0
+    metrics = json.loads(out.read_text())
+    for record in metrics['records']:
+        provenance = record['provenance']
+        assert provenance['run'].endswith('/act/batch8/tiny/aug-off/seed0') and len(provenance['train_digest']) == 12
+        assert len(provenance['evaluation_digest']) == 12 and provenance['torch'] and provenance['device_name'] == 'cpu'
+        assert {'act_bench_version', 'git_commit', 'git_dirty', 'diffusers', 'clean_fid'} <= set(provenance)
+
+
+def test_truncated_inception_weights_name_the_file(tmp_path):
+    (tmp_path / WEIGHTS_FILE).write_bytes(b'PK\x03\x04' + b'\0' * 64)
+    with pytest.raises(ConfigError) as e:
+        InceptionFeatures(tmp_path)
+    assert str(e.value).startswith(f'the Inception weights {tmp_path / WEIGHTS_FILE} are truncated or damaged')
+    assert 'fetch it again from https://' in str(e.value)
