@@ -47,7 +47,7 @@ def curve_frame(curves, summary):
     from summary.csv)."""
     if curves.empty:
         return curves
-    summary = summary.assign(variant=summary['variant'].fillna('') if 'variant' in summary.columns else '')
+    summary = summary.assign(variant=summary['variant'].astype(object).fillna('') if 'variant' in summary.columns else '')
     keys = [key for key in layout.RUN_WILDCARDS if key != 'variant_dir'] + ['variant']
     devices = summary[keys + ['n_devices']].astype({k: curves[k].dtype for k in keys})
     curves = curves.merge(devices, on=keys, how='left').fillna({'n_devices': 1})

@@ -14,7 +14,8 @@ def _curves():
         for seed in (0, 1):
             for i, v in enumerate(values):
                 step = 100 * (i + 1)
-                rows.append({'dataset': 'toy', 'method': method, 'variant': label, 'seed': seed, 'metric': 'w2',
+                rows.append({'dataset': 'toy', 'method': method, 'label': label, 'method_label': label, 'variant': '',
+                             'seed': seed, 'metric': 'w2',
                              'batch_size': 8, 'model': 'tiny', 'augment': 'off',
                              'step': step, 'images_seen': step * 8, 'train_seconds': step * seconds_per_step,
                              'value': v + 0.01 * seed})
@@ -22,7 +23,7 @@ def _curves():
 
 
 def _summary():
-    return pd.DataFrame([{'dataset': 'toy', 'method': m, 'variant': l, 'seed': s, 'n_devices': 1, 'iterations': 400,
+    return pd.DataFrame([{'dataset': 'toy', 'method': m, 'method_label': l, 'variant': '', 'seed': s, 'n_devices': 1, 'iterations': 400,
                           'batch_size': 8, 'model': 'tiny', 'augment': 'off',
                           'primary_metric': 'w2_1step', 'w2_1step': v + 0.01 * s}
                          for m, l, v in (('ct', 'CT', 0.2), ('act', 'ACT', 0.1)) for s in (0, 1)])
@@ -30,7 +31,7 @@ def _summary():
 
 def test_cost_columns_and_the_common_budget():
     curves = curve_frame(_curves(), _summary())
-    act = curves[curves['variant'] == 'ACT']
+    act = curves[curves['label'] == 'ACT']
     assert (act['data_images_seen'] == 2 * act['images_seen']).all()   # ACT draws 2B data images per step
     common, values = at_common_budget(curves, 'device_seconds')
     assert common == 400   # CT's runs end at 400 device-seconds, ACT's at 800
@@ -46,4 +47,4 @@ def test_flatness_and_sentences():
     assert 'At equal cost (400 device-seconds' in text and 'CT is better than ACT: 0.205 vs 0.305' in text
     assert 'CT had flattened' in text and 'ACT was still moving' in text
     table = budget_table(curves)
-    assert list(table['variant']) == ['CT', 'ACT'] and table.iloc[1]['at 400 device-seconds'] == '0.305 (n=2)'
+    assert list(table['label']) == ['CT', 'ACT'] and table.iloc[1]['at 400 device-seconds'] == '0.305 (n=2)'
