@@ -47,7 +47,7 @@ def smoke_runs():
     return expand_runs(load_config(REPO / 'workflow' / 'configs' / 'smoke.yaml'))
 
 
-@pytest.mark.slow
+@pytest.mark.heavy   # a smoke run and dry runs: minutes on 2 cores (CI runs pytest -m heavy)
 def test_a_lambda_edit_reruns_exactly_the_act_runs_and_their_downstream(finished):
     jobs, _ = dry_run(finished, SMOKE.replace('  r1_interval: 4\n', '  r1_interval: 4\n  lambda_adv: 0.9\n'))
     act = {run.path for run in smoke_runs() if run.method == 'act'}
@@ -56,7 +56,7 @@ def test_a_lambda_edit_reruns_exactly_the_act_runs_and_their_downstream(finished
     assert set(jobs) == {'aggregate', 'table', 'plots'}
 
 
-@pytest.mark.slow
+@pytest.mark.heavy   # a smoke run and dry runs: minutes on 2 cores (CI runs pytest -m heavy)
 def test_an_evaluation_edit_reruns_no_training(finished):
     jobs, _ = dry_run(finished, SMOKE.replace('  n_samples: 128\n', '  n_samples: 96\n'))
     everything = {run.path for run in smoke_runs()}
@@ -65,7 +65,7 @@ def test_an_evaluation_edit_reruns_no_training(finished):
     assert len(jobs['reference_metrics']) == 2
 
 
-@pytest.mark.slow
+@pytest.mark.heavy   # a smoke run and dry runs: minutes on 2 cores (CI runs pytest -m heavy)
 def test_a_comment_or_key_order_edit_reruns_nothing(finished):
     edited = SMOKE.replace('  log_every: 5\n  snapshot_every: 10\n', '  snapshot_every: 10  # a comment\n  log_every: 5\n')
     assert edited != SMOKE
@@ -73,7 +73,7 @@ def test_a_comment_or_key_order_edit_reruns_nothing(finished):
     assert jobs == {} and 'Nothing to be done' in out
 
 
-@pytest.mark.slow
+@pytest.mark.heavy   # a smoke run and dry runs: minutes on 2 cores (CI runs pytest -m heavy)
 def test_configfile_runs_that_file_whole_and_saves_the_resolved_config(finished):
     saved = yaml.safe_load((finished / 'results' / 'smoke' / 'config.yaml').read_text())
     assert saved == load_config(finished / 'smoke.yaml')
