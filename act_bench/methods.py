@@ -16,6 +16,7 @@ class MethodTraits:
     name: str
     batch_divisors: tuple      # one iteration draws B // d data images for each d (B: the generator batch)
     has_discriminator: bool
+    label: str                 # how tables and plots name it (ACT-Aug: the ACT label with augmentation on)
     train_defaults: dict = field(default_factory=dict, compare=False, hash=False)   # over the config's train
 
     @property
@@ -37,11 +38,11 @@ class MethodTraits:
         return [batch // d for d in self.batch_divisors]
 
 
-CT = MethodTraits('ct', batch_divisors=(1,), has_discriminator=False)
-ACT = MethodTraits('act', batch_divisors=(1, 2, 2), has_discriminator=True)   # G batch, B/2 fake sources, B/2 reals
+CT = MethodTraits('ct', batch_divisors=(1,), has_discriminator=False, label='CT')
+ACT = MethodTraits('act', batch_divisors=(1, 2, 2), has_discriminator=True, label='ACT')   # G batch, B/2 fake sources, B/2 reals
 # iCT (ct-spec §9): the CT loss with pseudo-Huber distance, lognormal σ sampling, 1/(σ_i − σ_{i−1})
 # weighting, a teacher without EMA (μ0 = 0) and the doubling curriculum from s0 = 10 to s1 = 1280.
-ICT = MethodTraits('ict', batch_divisors=(1,), has_discriminator=False, train_defaults={
+ICT = MethodTraits('ict', batch_divisors=(1,), has_discriminator=False, label='iCT', train_defaults={
     'distance': 'pseudo_huber', 'sigma_sampling': 'lognormal', 'weighting': 'ict', 'mu0': 0.0,
     'schedule': 'ict', 's0': 10, 's1': 1280})
 METHOD_TRAITS = {traits.name: traits for traits in (CT, ACT, ICT)}

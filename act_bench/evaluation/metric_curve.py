@@ -2,9 +2,11 @@
 and scored with the same metrics as the final network (act_bench.evaluation.bundled_metrics)."""
 
 import sys
+from pathlib import Path
 
 from tqdm import tqdm
 
+from act_bench import layout
 from act_bench.data.bundled import load_dataset
 from act_bench.data.kinds import kind_of
 from act_bench.evaluation.bundled_jobs import check_classifier
@@ -27,7 +29,7 @@ def skip_reason(kind, snapshots):
 def metric_curve(config, run, run_dir, data, classifier, load_generator, log=print):
     """{'records': [...], 'skipped': reason or None}; records carry step, images_seen and train_seconds."""
     kind = config['datasets'][run.dataset]['kind']
-    snapshots = snapshot_files(run_dir)
+    snapshots = snapshot_files(Path(run_dir) / layout.SNAPSHOTS)
     reason = skip_reason(kind, snapshots)
     if reason:
         log(f'metric curve of {run.path} skipped: {reason}')

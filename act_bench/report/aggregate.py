@@ -17,7 +17,8 @@ TRAIN_COLUMNS = ('lambda_adv', 'w_mid', 'r1_gamma', 'r1_interval', 'distance')  
 
 
 def method_label(method, augment):
-    return {'ct': 'CT', 'ict': 'iCT'}.get(method) or ('ACT-Aug' if augment == 'on' else 'ACT')
+    """CT, iCT, ACT, or ACT-Aug for an augmented run."""
+    return METHOD_TRAITS[method].label + ('-Aug' if augment == 'on' else '')
 
 
 def label(method_label, variant):

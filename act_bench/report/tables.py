@@ -10,6 +10,7 @@ import pandas as pd
 
 from act_bench.runtime.errors import ConfigError
 from act_bench.report.paper_numbers import load_paper_numbers, paper_value
+from act_bench.methods import METHOD_TRAITS
 from act_bench.report.aggregate import METHOD_LABELS
 from act_bench.report.findings import budget_table, curve_frame, dataset_findings, metric_curves, primary_curves
 
@@ -108,7 +109,8 @@ def with_estimate(summary, estimate):
 def setting_keys(df):
     """Columns that tell the settings of a dataset's runs apart (all but the seed)."""
     keys = ['method_label', 'model', 'batch_size', 'iterations']
-    knobs = [k for k in ACT_KNOBS if k in df.columns and df.loc[df['method'] == 'act', k].nunique(dropna=False) > 1]
+    adversarial = df['method'].map(lambda m: METHOD_TRAITS[m].has_discriminator)
+    knobs = [k for k in ACT_KNOBS if k in df.columns and df.loc[adversarial, k].nunique(dropna=False) > 1]
     return keys + knobs + (['variant'] if df['variant'].nunique() > 1 else [])
 
 

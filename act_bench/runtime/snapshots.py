@@ -16,11 +16,11 @@ def generator_weights(training, networks):
     return {NETWORK_KEYS[name]: getattr(training, NETWORK_KEYS[name]).state_dict() for name in networks}
 
 
-def snapshot_files(run_dir):
-    return sorted((Path(run_dir) / 'snapshots').glob('ema-*.pt'))
+def snapshot_files(snapshot_dir):
+    return sorted(Path(snapshot_dir).glob('ema-*.pt'))
 
 
-def save_snapshot(training, run_dir, start):
+def save_snapshot(training, snapshot_dir, start):
     """Write snapshots/ema-<step>.pt with the network the run evaluates; its time is booked with the
     checkpoints. Returns the new start time."""
     now = time.perf_counter()
@@ -30,7 +30,7 @@ def save_snapshot(training, run_dir, start):
                       'data_kind': training.kind.name, 'num_classes': training.num_classes,
                       'step': training.step, 'images_seen': training.step * training.run.batch_size,
                       'train_seconds': training.timers['train_seconds']},
-                     Path(run_dir) / 'snapshots' / f'ema-{training.step:09d}.pt')
+                     Path(snapshot_dir) / f'ema-{training.step:09d}.pt')
     after = time.perf_counter()
     training.timers['checkpoint_seconds'] += after - now
     return after

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from act_bench import layout
 from act_bench.runtime import checkpoint as ckpt
 from act_bench.runtime import distributed
 from act_bench.data.samplers import BatchSampler, DatasetSampler
@@ -211,11 +212,11 @@ def training_loop(run, dataset_spec, model_spec, data_path, run_dir, device='aut
     run_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(device)
     training = Training(run, dataset_spec, model_spec, load_training_data(dataset_spec, data_path), device)
-    resumed = ckpt.load_latest(run_dir / 'checkpoints', training)
+    resumed = ckpt.load_latest(run_dir / layout.CHECKPOINTS, training)
     training.attempts += 1
     if os.environ.get('SLURM_JOB_ID'):
         training.slurm_job_ids.append(os.environ['SLURM_JOB_ID'])
-    log_path = run_dir / 'train_log.jsonl'
+    log_path = run_dir / layout.TRAIN_LOG
     main = distributed.is_main()   # with several ranks, only rank 0 writes files
     if main:
         # compute done after the newest checkpoint by an attempt that died still counts as spent
@@ -236,7 +237,7 @@ def training_loop(run, dataset_spec, model_spec, data_path, run_dir, device='aut
                 if progress:
                     progress(record)
             if t['snapshot_every'] and step % t['snapshot_every'] == 0:
-                start = save_snapshot(training, run_dir, start)
+                start = save_snapshot(training, run_dir / layout.SNAPSHOTS, start)
             if step % t['checkpoint_every'] == 0 or step == K or stop:
                 start = checkpoint(training, run_dir, start)
             if stop and step < K:
@@ -251,7 +252,7 @@ def training_loop(run, dataset_spec, model_spec, data_path, run_dir, device='aut
 
 
 def kept_checkpoint(run_dir):
-    files = ckpt.checkpoint_files(Path(run_dir) / 'checkpoints')
+    files = ckpt.checkpoint_files(Path(run_dir) / layout.CHECKPOINTS)
     return f'the last good checkpoint {files[-1]} is kept' if files else 'no checkpoint had been written yet'
 
 
@@ -277,7 +278,7 @@ def checkpoint(training, run_dir, start):
     now = time.perf_counter()
     training.timers['train_seconds'] += now - start
     if distributed.is_main():
-        ckpt.save_rotating(run_dir / 'checkpoints', training)
+        ckpt.save_rotating(run_dir / layout.CHECKPOINTS, training)
     after = time.perf_counter()
     training.timers['checkpoint_seconds'] += after - now
     return after
@@ -287,7 +288,7 @@ def write_outputs(training, run_dir, device, resumed):
     run = training.run
     ckpt.atomic_save({**generator_weights(training, NETWORK_KEYS), 'shape': list(training.shape),
                       'data_kind': training.kind.name, 'num_classes': training.num_classes, 'step': training.step},
-                     run_dir / 'final.pt')
+                     run_dir / layout.FINAL)
     seconds = sum(training.timers.values())
     n_devices = distributed.get_world_size()
     summary = {**run.wildcards, 'iterations': training.step,
@@ -302,8 +303,8 @@ def write_outputs(training, run_dir, device, resumed):
                'slurm_job_id': os.environ.get('SLURM_JOB_ID'), 'slurm_job_ids': training.slurm_job_ids,
                'torch': torch.__version__,
                'final_loss': math.nan}
-    with open(run_dir / 'train_log.jsonl') as f:
+    with open(run_dir / layout.TRAIN_LOG) as f:
         lines = f.read().splitlines()
     if lines:
         summary['final_loss'] = json.loads(lines[-1])['loss']
-    (run_dir / 'train_summary.json').write_text(json.dumps(summary, indent=2) + '\n')
+    (run_dir / layout.TRAIN_SUMMARY).write_text(json.dumps(summary, indent=2) + '\n')

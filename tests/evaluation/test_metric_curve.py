@@ -16,7 +16,7 @@ def test_snapshots_are_scored_with_the_run_metrics(tiny_config, make_run, tmp_pa
     save_dataset(prepare_dataset(tiny_config['datasets']['toy']), data_path)
     training = training_loop(run, tiny_config['datasets']['toy'], tiny_config['models']['tiny'], data_path,
                              tmp_path / 'run')
-    assert [p.name for p in snapshot_files(tmp_path / 'run')] == ['ema-000000005.pt', 'ema-000000010.pt']
+    assert [p.name for p in snapshot_files(tmp_path / 'run' / 'snapshots')] == ['ema-000000005.pt', 'ema-000000010.pt']
     lines = []
     curve = metric_curve(tiny_config, run, tmp_path / 'run', load_dataset(data_path), None, load_generator,
                          log=lines.append)
@@ -26,7 +26,7 @@ def test_snapshots_are_scored_with_the_run_metrics(tiny_config, make_run, tmp_pa
     assert all(r['n_generated'] == 32 and math.isfinite(r['value']) for r in curve['records'])
     assert curve['records'][-1]['images_seen'] == 80
     # the last snapshot holds the final EMA network
-    last, _ = load_generator(tiny_config, run, snapshot_files(tmp_path / 'run')[-1])
+    last, _ = load_generator(tiny_config, run, snapshot_files(tmp_path / 'run' / 'snapshots')[-1])
     final, _ = load_generator(tiny_config, run, tmp_path / 'run' / 'final.pt')
     assert all(a.equal(b) for a, b in zip(last.state_dict().values(), final.state_dict().values()))
     assert training.step == 10

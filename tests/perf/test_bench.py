@@ -14,7 +14,7 @@ from act_bench.cli import main
 from act_bench.perf.estimate import estimate
 from conftest import TINY_CONFIG
 
-ESTIMATE_RUN_KEYS = {'dataset', 'method', 'batch_size', 'model', 'augment', 'seed', 'step_seconds',
+ESTIMATE_RUN_KEYS = {'variant_dir', 'dataset', 'method', 'batch_size', 'model', 'augment', 'seed', 'step_seconds',
                      'projected_train_hours', 'projected_eval_hours', 'projected_wall_hours',
                      'projected_gpu_hours', 'n_devices'}
 

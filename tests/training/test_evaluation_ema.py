@@ -79,13 +79,13 @@ def test_final_and_snapshots_hold_the_evaluated_network(tiny_config, trained, ne
     assert {'net', 'target', 'ema'} <= set(torch.load(run_dir / 'final.pt', weights_only=True))
     net, state = load_generator(tiny_config, run, run_dir / 'final.pt')
     assert state['network'] == network and _equal(net, getattr(training, attribute))
-    snapshot = torch.load(snapshot_files(run_dir)[-1], weights_only=True)
+    snapshot = torch.load(snapshot_files(run_dir / 'snapshots')[-1], weights_only=True)
     assert snapshot['network'] == network and {'net', 'target', 'ema'} & set(snapshot) == {attribute}
-    last, _ = load_generator(tiny_config, run, snapshot_files(run_dir)[-1])
+    last, _ = load_generator(tiny_config, run, snapshot_files(run_dir / 'snapshots')[-1])
     assert _equal(last, net)
     other = dataclasses.replace(run, network='online' if network != 'online' else 'ema')
     with pytest.raises(ConfigError, match=f'holds no {other.network} network'):
-        load_generator(tiny_config, other, snapshot_files(run_dir)[-1])
+        load_generator(tiny_config, other, snapshot_files(run_dir / 'snapshots')[-1])
 
 
 def test_every_record_names_the_network_it_scored(tmp_path):
