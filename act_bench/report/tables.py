@@ -239,6 +239,20 @@ def commits_note(summary):
     return 'Code: MIXED commits — ' + ', '.join(f'{name}: {n} runs' for name, n in counts.items()) + '.'
 
 
+FAR_FROM_FLOOR = 3.0   # a mean above this multiple of the data floor is reported as not converged
+
+
+def floor_sentence(df, floor):
+    """' Not converged: …' for the methods whose mean primary metric is over FAR_FROM_FLOOR × the data floor."""
+    primary = df['primary_metric'].iloc[0]
+    if not floor:
+        return ''
+    means = df.groupby('method_label', sort=False)[primary].mean()
+    far = [f'{label} {mean:.4g} ({mean / floor:.0f}× the floor {floor:.4g})' for label, mean in means.items()
+           if mean > FAR_FROM_FLOOR * floor]
+    return f' Not converged: {", ".join(far)}; read these comparisons as early-training ones.' if far else ''
+
+
 def summary_sections(summary, floors, curves):
     hours_col, hours_name = hours_column(summary)
     sections = [(f"Summary: config `{summary['config'].iloc[0]}`",
@@ -257,7 +271,8 @@ def summary_sections(summary, floors, curves):
             if floor is not None else ''
         paper_note = f'Compared with the paper entry `{entry}`.' if entry else 'No paper reports this dataset.'
         found = primary_curves(curves[curves['dataset'] == dataset] if not curves.empty else curves, primary)
-        sections.append((f'{dataset}: what the numbers say', dataset_findings(df, found), None))
+        sections.append((f'{dataset}: what the numbers say', dataset_findings(df, found) + floor_sentence(df, floor),
+                         None))
         sections.append((f'{dataset}: `{primary}`', f'{note} {paper_note}'.strip(), comparison(df, entry)))
         if not found.empty:
             sections.append((f'{dataset}: `{primary}` at equal cost',

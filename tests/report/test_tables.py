@@ -94,3 +94,12 @@ def test_write_tables_returns_four_files(summary, tmp_path):
     summary.to_csv(tmp_path / 's.csv', index=False)
     files = write_tables(tmp_path / 's.csv', [], tmp_path / 'r')
     assert sorted(f.name for f in files) == ['ablations.md', 'ablations.tex', 'summary.md', 'summary.tex']
+
+
+def test_methods_far_above_the_data_floor_are_called_not_converged():
+    import pandas as pd
+    from act_bench.report.tables import floor_sentence
+    df = pd.DataFrame({'primary_metric': ['w2_1step'] * 4, 'method_label': ['CT', 'CT', 'ACT', 'ACT'],
+                       'w2_1step': [1.0, 1.2, 0.2, 0.2]})
+    assert floor_sentence(df, 0.1) == ' Not converged: CT 1.1 (11× the floor 0.1); read these comparisons as early-training ones.'
+    assert floor_sentence(df, 1.0) == '' and floor_sentence(df, None) == ''
