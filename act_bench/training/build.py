@@ -3,6 +3,7 @@ or the paper architectures named by a model entry), the loss object of its metho
 parameter counts, and the trained generator of a run's final.pt. METHODS is the one map from a method
 name to its loss class; everything else asks the loss (or its class) what it owns."""
 
+import math
 import warnings
 
 import torch
@@ -11,8 +12,8 @@ from act_bench.runtime.errors import ConfigError
 from act_bench.runtime.snapshots import NETWORK_KEYS
 from act_bench.training.augment import AdaptiveAugmentController, Augment
 from act_bench.training.loss import ACTLoss, CTLoss, ICTLoss
-from act_bench.training.networks import (ConsistencyModel, MLPDiscriminator, MLPGenerator, SigmaConditioned,
-                                         UNetEncoderDiscriminator, UNetGenerator)
+from act_bench.training.networks import (ConsistencyModel, Flattened, MLPDiscriminator, MLPGenerator,
+                                         SigmaConditioned, UNetEncoderDiscriminator, UNetGenerator)
 
 METHODS = {'ct': CTLoss, 'act': ACTLoss, 'ict': ICTLoss}
 
@@ -75,15 +76,31 @@ def paper_backbone(name, role):
 
 
 def vector_data(shape):
-    """Samples of shape (D,) get the MLP networks; images (C, H, W) the UNet ones."""
     return len(shape) == 1
+
+
+def small_network(shape, model, num_classes):
+    """'mlp' or 'unet': `network: auto` gives samples of shape (D,) MLPs and images (C, H, W) UNets."""
+    network = model.get('network', 'auto')
+    if network == 'auto':
+        return 'mlp' if vector_data(shape) else 'unet'
+    if network == 'unet' and vector_data(shape):
+        raise ConfigError(f'network: unet needs images, but this dataset gives vectors of shape {tuple(shape)}')
+    if network == 'mlp' and num_classes:
+        raise ConfigError('the small MLP networks are unconditional; use network: unet for class labels')
+    return network
+
+
+def mlp_network(cls, shape, model, keep_shape):
+    net = cls(math.prod(shape), model['mlp_hidden'], model['mlp_layers'])
+    return net if vector_data(shape) else Flattened(net, keep_shape)
 
 
 def build_generator(shape, model, train, num_classes=None):
     if 'generator' in model:
         backbone = paper_backbone(model['generator'], 'generator')
-    elif vector_data(shape):
-        backbone = MLPGenerator(shape[0], model['mlp_hidden'], model['mlp_layers'])
+    elif small_network(shape, model, num_classes) == 'mlp':
+        backbone = mlp_network(MLPGenerator, shape, model, keep_shape=True)
     else:
         backbone = UNetGenerator(shape[-1], model['unet_channels'], in_channels=shape[0],
                                  layers_per_block=model['unet_layers_per_block'],
@@ -98,8 +115,8 @@ def build_discriminator(shape, model, train, num_classes=None):
             raise ValueError(f"model {model['generator']} has no discriminator; ACT runs need one "
                              "(add 'discriminator: act-...' to the model entry)")
         backbone = paper_backbone(model['discriminator'], 'discriminator')
-    elif vector_data(shape):
-        backbone = MLPDiscriminator(shape[0], model['mlp_hidden'], model['mlp_layers'])
+    elif small_network(shape, model, num_classes) == 'mlp':
+        backbone = mlp_network(MLPDiscriminator, shape, model, keep_shape=False)
     else:
         backbone = UNetEncoderDiscriminator(model['disc_channels'], in_channels=shape[0],
                                             layers_per_block=model['disc_layers_per_block'],

@@ -87,6 +87,19 @@ class MLPGenerator(nn.Module):
         return self.net(torch.cat([x, self.embed(t)], dim=1))
 
 
+class Flattened(nn.Module):
+    """Runs a vector network on images: (B, C, H, W) in, flattened for it, its output reshaped back."""
+
+    def __init__(self, backbone, keep_shape=True):
+        super().__init__()
+        self.backbone = backbone
+        self.keep_shape = keep_shape
+
+    def forward(self, x, t):
+        out = self.backbone(x.flatten(1), t)
+        return out.view(x.shape) if self.keep_shape else out
+
+
 class MLPDiscriminator(nn.Module):
     def __init__(self, dim=2, hidden=128, layers=3):
         super().__init__()

@@ -47,3 +47,30 @@ def test_digits_split_is_disjoint_and_scaled():
     assert data['train'].shape[1:] == (1, 16, 16) and len(data['train']) + len(data['eval']) == 1797
     assert data['train'].min() >= -1 and data['train'].max() <= 1
     assert len(data['eval']) == 359 and len(data['eval_labels']) == 359
+
+
+def test_mlp_networks_run_on_flattened_images(tiny_config):
+    model = {**tiny_config['models']['tiny'], 'network': 'mlp'}
+    shape = (1, 8, 8)
+    G = build_generator(shape, model, tiny_config['train'])
+    D = build_discriminator(shape, model, tiny_config['train'])
+    x = torch.randn(3, *shape)
+    assert not any(isinstance(m, torch.nn.Conv2d) for m in G.modules())
+    assert G(x, torch.rand(3) * 80).shape == x.shape
+    assert torch.equal(G(x, torch.full((3,), tiny_config['train']['sigma_min'])), x)
+    assert D(x, torch.rand(3) * 80).shape == (3,)
+
+
+def test_auto_network_picks_mlps_for_vectors_and_unets_for_images(tiny_config):
+    model = {**tiny_config['models']['tiny'], 'network': 'auto'}
+    assert not any(isinstance(m, torch.nn.Conv2d) for m in build_generator((2,), model, tiny_config['train']).modules())
+    assert any(isinstance(m, torch.nn.Conv2d) for m in build_generator((1, 8, 8), model, tiny_config['train']).modules())
+
+
+@pytest.mark.parametrize('network, shape, num_classes, words', [('unet', (2,), None, 'needs images'),
+                                                                  ('mlp', (1, 8, 8), 10, 'unconditional')])
+def test_impossible_networks_are_config_errors(tiny_config, network, shape, num_classes, words):
+    from act_bench.runtime.errors import ConfigError
+    model = {**tiny_config['models']['tiny'], 'network': network}
+    with pytest.raises(ConfigError, match=words):
+        build_generator(shape, model, tiny_config['train'], num_classes=num_classes)
