@@ -26,9 +26,10 @@ def _pyplot():
 
 
 def save(fig, out_dir, stem):
-    """stem.png and stem.pdf under out_dir."""
-    for ext, dpi in (('png', 100), ('pdf', None)):
-        fig.savefig(Path(out_dir) / f'{stem}.{ext}', dpi=dpi, bbox_inches='tight')
+    """stem.png and stem.pdf under out_dir; the PDF without its creation date, so that a rerun of the same
+    numbers writes the same bytes."""
+    for ext, dpi, metadata in (('png', 100, None), ('pdf', None, {'CreationDate': None})):
+        fig.savefig(Path(out_dir) / f'{stem}.{ext}', dpi=dpi, bbox_inches='tight', metadata=metadata)
     _pyplot().close(fig)
 
 

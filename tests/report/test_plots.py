@@ -51,3 +51,15 @@ def test_plots_writes_every_plot(tmp_path):
     for plot in PLOTS:
         assert (out / f'{plot}.png').read_bytes().startswith(b'\x89PNG')
         assert (out / f'{plot}.pdf').read_bytes().startswith(b'%PDF')
+
+
+def test_saved_plots_are_the_same_bytes_when_redrawn(tmp_path):
+    from act_bench.report.plots import _pyplot, save
+    plt = _pyplot()
+    for out in ('a', 'b'):
+        (tmp_path / out).mkdir()
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [1, 0])
+        save(fig, tmp_path / out, 'line')
+    for ext in ('png', 'pdf'):
+        assert (tmp_path / 'a' / f'line.{ext}').read_bytes() == (tmp_path / 'b' / f'line.{ext}').read_bytes()
