@@ -51,3 +51,19 @@ def test_plots_writes_every_plot(tmp_path):
     for plot in PLOTS:
         assert (out / f'{plot}.png').read_bytes().startswith(b'\x89PNG')
         assert (out / f'{plot}.pdf').read_bytes().startswith(b'%PDF')
+
+
+def test_ci95_bands_are_student_t_intervals():
+    import pandas as pd
+    import pytest
+    import seaborn as sns
+
+    from act_bench.report.plots import band, metric_vs_batch_size
+    from act_bench.report.stats import t_interval
+    summary = pd.DataFrame({'label': ['CT'] * 6, 'batch_size': [8] * 3 + [16] * 3,
+                            'w2_1step': [1.0, 2.0, 3.0, 2.0, 2.5, 3.0]})
+    fig = metric_vs_batch_size(sns, summary, 'w2_1step', band('ci95'))
+    ys = fig.axes[0].collections[0].get_paths()[0].vertices[:, 1]
+    assert max(ys) == pytest.approx(t_interval([1.0, 2.0, 3.0]).hi)
+    assert min(ys) == pytest.approx(t_interval([1.0, 2.0, 3.0]).lo)
+    assert band('std') == 'sd'

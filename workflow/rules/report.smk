@@ -45,12 +45,13 @@ rule table:
     params:
         estimate=lambda wildcards, input: f"--estimate {input.estimate}" if input.estimate else "",
         runs=lambda wildcards, input: run_dir_args(input.curves),
+        spread=CFG["report"]["spread"],
         out_dir=lambda wildcards, output: str(Path(output[0]).parent),
     conda:
         "../envs/act-bench.yaml"
     shell:
         "act-bench table --summary {input.summary} --reference {input.reference} {params.estimate} {params.runs} "
-        "--out-dir {params.out_dir:q} > {log} 2>&1"
+        "--spread {params.spread} --out-dir {params.out_dir:q} > {log} 2>&1"
 
 
 rule plots:
@@ -65,6 +66,7 @@ rule plots:
         layout.config_log("plots-{dataset}"),
     params:
         config=CONFIG_FILE,
+        spread=CFG["report"]["spread"],   # read from the config; a param so that a change redraws the plots
         runs=lambda wildcards, input: run_dir_args(input.logs),
         out_dir=lambda wildcards, output: str(Path(output[0]).parent),
     conda:
