@@ -291,6 +291,16 @@ def cmd_plots(args):
     for path in write_plots(args.summary, args.runs, args.dataset, kind, args.out_dir, config['report']['spread']):
         print(f'wrote {path}')
 
+@command('study', "the config's study: the paper's claims with intervals over seeds (study.md, .tex, plots)",
+         CONFIG, arg('--summary', required=True),
+         arg('--run', dest='runs', action='append', default=[], metavar='DIR',
+             help='a run directory whose metric curve feeds the steps claim and plot (repeat per run)'),
+         arg('--out-dir', required=True, help='reports/<name>: study.md there, plots under <dataset>/'))
+def cmd_study(args):
+    from act_bench.report.study import write_study
+    for path in write_study(_config_of(args), args.summary, args.runs, args.out_dir):
+        print(f'wrote {path}')
+
 #----------------------------------------------------------------------------
 # Timing (act_bench.perf.commands).
 

@@ -40,6 +40,18 @@ def test_dry_run(tmp_path, name):
         assert f'results/{config["name"]}/reference/{image[0].dataset}_inception_{mode}.npz' in result.stdout
 
 
+def test_the_study_rule_runs_only_with_a_study_block(tmp_path):
+    smoke = (REPO / 'workflow' / 'configs' / 'smoke.yaml').read_text()
+    (tmp_path / 'study.yaml').write_text(smoke + '\nstudy: {}\nreport: {spread: ci95}\n')
+    result = snakemake('-n', '-p', '--configfile', str(tmp_path / 'study.yaml'), '--directory', str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert 'act-bench study --config' in result.stdout and '--spread ci95 --out-dir' in result.stdout
+    assert 'reports/smoke/digits/study_metric_over_training.pdf' in result.stdout
+    without = snakemake('-n', '--config', 'config=smoke', '--directory', str(tmp_path))
+    assert without.returncode == 0 and 'reports/smoke/study.md' not in without.stdout
+    assert not any(line.split()[:1] == ['study'] for line in without.stdout.splitlines())   # no study job
+
+
 def test_lint_is_clean(tmp_path):
     result = snakemake('--lint', '--directory', str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
