@@ -27,4 +27,5 @@ rule all:
         layout.RESOLVED_CONFIG.format(name=NAME),
         expand(layout.TABLE, name=NAME, table=TABLES, ext=["md", "tex"]),
         expand(layout.PLOT, name=NAME, dataset=DATASETS, plot=PLOTS, ext=["png", "pdf"]),
+        study_targets(),   # configs with a `study:` block
     default_target: True

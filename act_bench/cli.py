@@ -272,10 +272,12 @@ def cmd_aggregate(args):
          arg('--estimate', help='projected GPU-hours per run (JSON of act-bench estimate)'),
          arg('--run', dest='runs', action='append', default=[], metavar='DIR',
              help='a run directory whose metric curve feeds the equal-cost comparison (repeat per run)'),
+         arg('--spread', choices=['std', 'ci95'], default='std',
+             help="cells: mean ± std, or mean and 95%% t-interval (the config's report.spread)"),
          arg('--out-dir', required=True))
 def cmd_table(args):
     from act_bench.report.tables import write_tables
-    for path in write_tables(args.summary, args.reference, args.out_dir, args.estimate, args.runs):
+    for path in write_tables(args.summary, args.reference, args.out_dir, args.estimate, args.runs, args.spread):
         print(f'wrote {path}')
 
 
@@ -284,8 +286,19 @@ def cmd_table(args):
 def cmd_plots(args):
     from act_bench.data.kinds import kind_of
     from act_bench.report.plots import write_plots
-    kind = kind_of(_dataset(_config_of(args), args.dataset))
-    for path in write_plots(args.summary, args.runs, args.dataset, kind, args.out_dir):
+    config = _config_of(args)
+    kind = kind_of(_dataset(config, args.dataset))
+    for path in write_plots(args.summary, args.runs, args.dataset, kind, args.out_dir, config['report']['spread']):
+        print(f'wrote {path}')
+
+@command('study', "the config's study: the paper's claims with intervals over seeds (study.md, .tex, plots)",
+         CONFIG, arg('--summary', required=True),
+         arg('--run', dest='runs', action='append', default=[], metavar='DIR',
+             help='a run directory whose metric curve feeds the steps claim and plot (repeat per run)'),
+         arg('--out-dir', required=True, help='reports/<name>: study.md there, plots under <dataset>/'))
+def cmd_study(args):
+    from act_bench.report.study import write_study
+    for path in write_study(_config_of(args), args.summary, args.runs, args.out_dir):
         print(f'wrote {path}')
 
 #----------------------------------------------------------------------------

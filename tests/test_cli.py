@@ -42,6 +42,7 @@ def bad_inputs(tmp, config):
         'aggregate': ['--config', config, '--run', str(tmp / RUN_DIR), '--out', str(tmp / 'summary.csv')],
         'table': ['--summary', str(tmp / 'summary.csv'), '--out-dir', str(tmp / 'reports')],
         'plots': ['--config', config, '--summary', 's.csv', '--dataset', 'nope', '--run', RUN_DIR, '--out-dir', 'p'],
+        'study': ['--config', config, '--summary', str(tmp / 'summary.csv'), '--out-dir', str(tmp / 'reports')],
         'bench': ['nope', '--steps', '1'],
         'estimate': ['nope', '--steps', '1'],
     }

@@ -28,6 +28,7 @@ def test_dry_run(tmp_path, name):
     image = [r for r in runs if config['datasets'][r.dataset]['kind'] not in ('toy2d', 'digits')]
     bundled = len(runs) - len(image)
     assert counts['train'] == len(runs)
+    assert counts.get('study', 0) == ('study' in config)   # only configs with a study: block
     assert counts.get('postprocess', 0) == bundled   # sampling, metrics, parameter counts, metric curve
     assert counts.get('count_params', 0) == counts.get('metric_curve', 0) == len(image)
     # image datasets: Inception FID / IS, the samples split across evaluation.fid.shards jobs, and the
@@ -38,6 +39,15 @@ def test_dry_run(tmp_path, name):
     if image:
         mode = config['evaluation']['fid']['mode']
         assert f'results/{config["name"]}/reference/{image[0].dataset}_inception_{mode}.npz' in result.stdout
+
+
+def test_the_study_rule_runs_only_with_a_study_block(tmp_path):
+    smoke = (REPO / 'workflow' / 'configs' / 'smoke.yaml').read_text()
+    (tmp_path / 'study.yaml').write_text(smoke + '\nstudy: {}\nreport: {spread: ci95}\n')
+    result = snakemake('-n', '-p', '--configfile', str(tmp_path / 'study.yaml'), '--directory', str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert 'act-bench study --config' in result.stdout and '--spread ci95 --out-dir' in result.stdout
+    assert 'reports/smoke/digits/study_metric_over_training.pdf' in result.stdout
 
 
 def test_lint_is_clean(tmp_path):

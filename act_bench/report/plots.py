@@ -1,6 +1,7 @@
 """Seaborn plots of one dataset's runs, each saved as PNG and PDF: metric vs batch size, metric vs
 GPU-hours, losses over training, the metric over training (EMA snapshots), ACT-Aug's p over
-training, and a grid of one-step samples per run."""
+training, and a grid of one-step samples per run. Bands over seeds are ± one sample std or the 95 %
+Student-t interval (config report.spread)."""
 
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pandas as pd
 from act_bench import layout
 from act_bench.report.aggregate import METHOD_LABELS, label
 from act_bench.report.findings import curve_frame, metric_curves, run_labels
+from act_bench.report import stats
 from act_bench.report.tables import hours_column
 
 PLOTS = ['metric_vs_batch_size', 'metric_vs_gpu_hours', 'training_curves', 'metric_over_training', 'aug_p',
@@ -46,6 +48,11 @@ def hue_order(df):
     return sorted(set(df['label']), key=label_rank)
 
 
+def band(spread):
+    """seaborn's `errorbar` for config report.spread: ± one sample std, or the 95 % Student-t interval."""
+    return 'sd' if spread == 'std' else stats.errorbar(0.95)
+
+
 #----------------------------------------------------------------------------
 # Inputs.
 
@@ -60,10 +67,10 @@ def training_logs(run_dirs):
 #----------------------------------------------------------------------------
 # Plots.
 
-def metric_vs_batch_size(sns, summary, primary):
+def metric_vs_batch_size(sns, summary, primary, errorbar='sd'):
     fig, ax = _pyplot().subplots(figsize=(4.5, 3.2))
     sns.lineplot(data=summary, x='batch_size', y=primary, hue='label', hue_order=hue_order(summary), marker='o',
-                 errorbar='sd', ax=ax)
+                 errorbar=errorbar, ax=ax)
     ticks = sorted(summary['batch_size'].unique())
     ax.set_xscale('log')
     ax.set_xticks(ticks, [str(t) for t in ticks])
@@ -82,19 +89,20 @@ def metric_vs_gpu_hours(sns, summary, primary):
     return fig
 
 
-def quantities_over_training(sns, logs, quantities):
-    """One panel per logged quantity against images seen, a line per variant (mean ± sd over seeds)."""
+def quantities_over_training(sns, logs, quantities, errorbar='sd'):
+    """One panel per logged quantity against images seen, a line per variant (mean and band over seeds)."""
     long = logs.melt(id_vars=['images_seen', 'label', 'batch_size', 'seed'], value_vars=quantities,
                      var_name='quantity', value_name='value').dropna(subset=['value'])
     grid = sns.relplot(data=long, kind='line', x='images_seen', y='value', hue='label', hue_order=hue_order(long),
-                       style='batch_size', row='quantity', errorbar='sd', facet_kws={'sharey': False},
+                       style='batch_size', row='quantity', errorbar=errorbar, facet_kws={'sharey': False},
                        height=2.2, aspect=2.2)
     grid.set_titles('{row_name}')
     return grid.figure
 
 
-def training_curves(sns, logs):
-    return quantities_over_training(sns, logs, [q for q in LOSSES if q in logs.columns and logs[q].notna().any()])
+def training_curves(sns, logs, errorbar='sd'):
+    losses = [q for q in LOSSES if q in logs.columns and logs[q].notna().any()]
+    return quantities_over_training(sns, logs, losses, errorbar)
 
 
 COST_AXES = {'images_seen': 'generator images seen', 'data_images_seen': 'data images drawn',
@@ -119,13 +127,13 @@ def metric_over_training(sns, curves, skipped):
     return grid.figure
 
 
-def aug_p(sns, logs):
+def aug_p(sns, logs, errorbar='sd'):
     act = logs[logs['method_label'].str.startswith('ACT')]
     if act.empty or 'aug_p' not in act.columns:
         fig, ax = _pyplot().subplots(figsize=(5, 2))
         note(ax, 'No ACT runs on this dataset: nothing is augmented.')
         return fig
-    return quantities_over_training(sns, act, ['aug_p', 'r1_ema'])
+    return quantities_over_training(sns, act, ['aug_p', 'r1_ema'], errorbar)
 
 
 def image_strip(images):
@@ -172,9 +180,9 @@ def sample_grid(run_dirs, kind):
 
 #----------------------------------------------------------------------------
 
-def write_plots(summary_path, run_dirs, dataset, kind, out_dir):
+def write_plots(summary_path, run_dirs, dataset, kind, out_dir, spread='std'):
     """Every plot of PLOTS for one dataset (of DatasetKind `kind`) from its run directories, as
-    out_dir/<plot>.png and .pdf."""
+    out_dir/<plot>.png and .pdf; bands over seeds of the kind `spread` (config report.spread)."""
     import seaborn as sns
     sns.set_theme(style='whitegrid', context='paper')
     out_dir = Path(out_dir)
@@ -186,11 +194,12 @@ def write_plots(summary_path, run_dirs, dataset, kind, out_dir):
     logs = training_logs(run_dirs)
     curves, skipped = metric_curves(run_dirs)
     curves = curve_frame(curves, summary)
-    figures = {'metric_vs_batch_size': metric_vs_batch_size(sns, summary, primary),
+    bands = band(spread)
+    figures = {'metric_vs_batch_size': metric_vs_batch_size(sns, summary, primary, bands),
                'metric_vs_gpu_hours': metric_vs_gpu_hours(sns, summary, primary),
-               'training_curves': training_curves(sns, logs),
+               'training_curves': training_curves(sns, logs, bands),
                'metric_over_training': metric_over_training(sns, curves, skipped),
-               'aug_p': aug_p(sns, logs), 'samples': sample_grid(run_dirs, kind)}
+               'aug_p': aug_p(sns, logs, bands), 'samples': sample_grid(run_dirs, kind)}
     for stem, fig in figures.items():
         fig.suptitle(f'{dataset}: {stem.replace("_", " ")}', y=1.02, fontsize=10)
         save(fig, out_dir, stem)

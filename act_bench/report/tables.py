@@ -1,9 +1,11 @@
 """Comparison and ablation tables from summary.csv, in Markdown and LaTeX: per dataset, CT / ACT /
-ACT-Aug with the primary metric (mean ± std over seeds), the paper's value and the difference,
-parameters, batch, iterations and GPU-hours; ablations over whatever the sweep varies."""
+ACT-Aug with the primary metric (mean ± std over seeds, or mean and 95 % t-interval: `report.spread`), the
+paper's value and the difference, parameters, batch, iterations and GPU-hours; ablations over whatever the
+sweep varies."""
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +15,7 @@ from act_bench.report.paper_numbers import load_paper_numbers, paper_value
 from act_bench.methods import METHOD_TRAITS
 from act_bench.report.aggregate import METHOD_LABELS
 from act_bench.report.findings import budget_table, curve_frame, dataset_findings, metric_curves, primary_curves
+from act_bench.report.stats import t_interval
 
 TABLES = ('summary', 'ablations')   # each written as <table>.md and <table>.tex
 WILDCARDS = ['dataset', 'method', 'batch_size', 'model', 'augment', 'seed']
@@ -39,6 +42,37 @@ def mean_std(values):
     if len(values) == 1:
         return f'{values.iloc[0]:.4g} (n=1)'
     return f'{values.mean():.4g} ± {values.std(ddof=1):.2g} (n={len(values)})'
+
+
+def decimals(scale, significant=3):
+    """Decimal places that show a number of magnitude `scale` with `significant` digits."""
+    if not scale or not math.isfinite(scale):
+        return significant
+    return max(0, significant - 1 - math.floor(math.log10(abs(scale))))
+
+
+def mean_ci(values, confidence=0.95):
+    """'0.173 [0.160, 0.186] (n=3)': the mean and its Student-t interval over seeds."""
+    interval = t_interval(pd.Series(values, dtype=float).dropna(), confidence)
+    if interval.n == 0:
+        return '—'
+    if not interval.defined:
+        return f'{interval.mean:.4g} (n={interval.n})'
+    d = decimals(interval.mean)
+    return f'{interval.mean:.{d}f} [{interval.lo:.{d}f}, {interval.hi:.{d}f}] (n={interval.n})'
+
+
+@dataclass(frozen=True)
+class Spread:
+    """How a table cell shows the seeds of a setting (config `report.spread`)."""
+    cell: object      # values -> the cell's text
+    sentence: str     # the tables' note
+    brief: str        # the same in a few words
+
+
+SPREADS = {'std': Spread(mean_std, 'Mean ± sample std over seeds; n = number of seeds.', 'mean ± std over seeds'),
+           'ci95': Spread(mean_ci, 'Mean and 95 % Student-t confidence interval over seeds; n = seeds.',
+                          'mean and 95 % Student-t confidence interval over seeds')}
 
 
 def count(n):
@@ -119,8 +153,9 @@ def _ordered(df, keys):
     return df.sort_values(['_order'] + [k for k in keys if k != 'method_label']).drop(columns='_order')
 
 
-def comparison(df, entry):
-    """One dataset: a row per setting (mean over seeds), the paper's value of the primary metric beside it."""
+def comparison(df, entry, cell=mean_std):
+    """One dataset: a row per setting (mean over seeds), the paper's value of the primary metric beside it;
+    `cell` writes the primary metric's cells."""
     primary = df['primary_metric'].iloc[0]
     hours_col, hours_name = hours_column(df)
     keys = setting_keys(df)
@@ -133,7 +168,7 @@ def comparison(df, entry):
                'iterations': setting['iterations'],
                **{k: '—' if not setting['method_label'].startswith('ACT') and k != 'variant' else knob_label(setting[k])
                   for k in keys[4:]},
-               primary: mean_std(ours)}
+               primary: cell(ours)}
         if entry is not None:
             row[f'paper {primary}'] = paper_cell(paper, primary)
             row['Δ vs paper'] = f'{ours.mean() - paper["value"]:+.3g}' if paper and len(ours) else '—'
@@ -151,11 +186,11 @@ def comparison(df, entry):
     return _ordered(pd.DataFrame(rows), ['model', 'batch_size']).rename(columns=SHOWN)
 
 
-def all_metrics(df):
+def all_metrics(df, cell=mean_std):
     """One dataset: every metric column (1-step and 2-step samplers) per setting."""
     keys = setting_keys(df)
     metric_cols = [c for c in df.columns if c.endswith(('_1step', '_2step')) and df[c].notna().any()]
-    out = df.groupby(keys, sort=False, dropna=False).agg(**{c: (c, mean_std) for c in metric_cols}).reset_index()
+    out = df.groupby(keys, sort=False, dropna=False).agg(**{c: (c, cell) for c in metric_cols}).reset_index()
     out = out.drop(columns=[k for k in ('iterations',) if k in out.columns and out[k].nunique() == 1])
     return _ordered(out, [k for k in keys if k in out.columns]).rename(columns=SHOWN)
 
@@ -168,7 +203,7 @@ def paper_reference(entry):
     return pd.DataFrame(rows)
 
 
-def ablation(df, knob, method):
+def ablation(df, knob, method, cell=mean_std):
     """The primary metric with `knob` as columns and the other varying settings as rows, or None."""
     df = df if method is None else df[df['method'] == method]
     if df.empty or knob not in df.columns or df[knob].nunique(dropna=False) < 2:
@@ -179,7 +214,7 @@ def ablation(df, knob, method):
                if k != knob and k in df.columns and df[k].nunique(dropna=False) > 1]
     order = ['_label_order'] if others[:1] == ['method_label'] else []
     df = df.assign(_label_order=df['method_label'].map(METHOD_LABELS.index))
-    table = df.groupby(order + others + [knob], sort=True, dropna=False)[primary].apply(mean_std).unstack(knob)
+    table = df.groupby(order + others + [knob], sort=True, dropna=False)[primary].apply(cell).unstack(knob)
     table.columns = [f'{knob}={knob_label(c)}' + variants_of(df[df[knob] == c]) for c in table.columns]
     table = table.fillna('—').reset_index().drop(columns=order)
     return table.rename(columns=SHOWN)
@@ -205,7 +240,7 @@ def markdown(df):
 
 LATEX_ESCAPES = [('\\', r'\textbackslash{}'), ('&', r'\&'), ('%', r'\%'), ('#', r'\#'), ('_', r'\_'),
                  ('±', r'$\pm$'), ('—', '---'), ('Δ', r'$\Delta$'), ('λ', r'$\lambda$'), ('γ', r'$\gamma$'),
-                 ('†', r'$^\dagger$'), ('×', r'$\times$')]
+                 ('†', r'$^\dagger$'), ('×', r'$\times$'), ('−', '$-$'), ('≤', r'$\leq$'), ('·', r'$\cdot$')]
 
 
 def latex_escape(text):
@@ -253,11 +288,12 @@ def floor_sentence(df, floor):
     return f' Not converged: {", ".join(far)}; read these comparisons as early-training ones.' if far else ''
 
 
-def summary_sections(summary, floors, curves):
+def summary_sections(summary, floors, curves, spread='std'):
     hours_col, hours_name = hours_column(summary)
+    cell = SPREADS[spread].cell
     sections = [(f"Summary: config `{summary['config'].iloc[0]}`",
-                 'Lower is better for every metric (IS excepted). Mean ± sample std over seeds; n = number of '
-                 f'seeds. {hours_name} per run: mean over seeds of the run\'s {hours_col} '
+                 f'Lower is better for every metric (IS excepted). {SPREADS[spread].sentence} '
+                 f'{hours_name} per run: mean over seeds of the run\'s {hours_col} '
                  f'({HOURS_MEANING[hours_col]}). '
                  'Δ vs paper = our mean − the paper\'s value; it is only '
                  'shown where the paper reports the same metric. `fd_digits` is a Fréchet distance in the '
@@ -273,27 +309,27 @@ def summary_sections(summary, floors, curves):
         found = primary_curves(curves[curves['dataset'] == dataset] if not curves.empty else curves, primary)
         sections.append((f'{dataset}: what the numbers say', dataset_findings(df, found) + floor_sentence(df, floor),
                          None))
-        sections.append((f'{dataset}: `{primary}`', f'{note} {paper_note}'.strip(), comparison(df, entry)))
+        sections.append((f'{dataset}: `{primary}`', f'{note} {paper_note}'.strip(), comparison(df, entry, cell)))
         if not found.empty:
             sections.append((f'{dataset}: `{primary}` at equal cost',
                              'Mean over seeds of each run\'s last EMA snapshot (one-step) within the largest budget '
                              'every run of the dataset reached: training device-seconds, and data images drawn '
                              '(ACT draws two per generator image).', budget_table(found)))
-        sections.append((f'{dataset}: all metrics', '', all_metrics(df)))
+        sections.append((f'{dataset}: all metrics', '', all_metrics(df, cell)))
         if entry:
             title = load_paper_numbers()['datasets'][entry]['title']
             sections.append((f'{dataset}: what the papers report ({title})', NOTE_MARKS, paper_reference(entry)))
     return sections
 
 
-def ablation_sections(summary):
+def ablation_sections(summary, spread='std'):
     sections = [(f"Ablations: config `{summary['config'].iloc[0]}`",
-                 'The primary metric (mean ± std over seeds) as each setting the sweep varies takes its '
+                 f'The primary metric ({SPREADS[spread].brief}) as each setting the sweep varies takes its '
                  'values; rows hold the other settings that vary. ACT-only settings are compared on ACT runs. '
                  + commits_note(summary), None)]
     for dataset, df in summary.groupby('dataset', sort=False):
         for knob, title, method in ABLATIONS:
-            table = ablation(df, knob, method)
+            table = ablation(df, knob, method, SPREADS[spread].cell)
             if table is not None:
                 sections.append((f'{dataset}: {title}, `{df["primary_metric"].iloc[0]}`', '', table))
     if len(sections) == 1:
@@ -311,8 +347,8 @@ def render_markdown(sections):
     return '\n'.join(out)
 
 
-def render_latex(sections):
-    out = [f'% {sections[0][0]} (generated by act-bench table; needs \\usepackage{{booktabs}})', '']
+def render_latex(sections, command='table'):
+    out = [f'% {sections[0][0]} (generated by act-bench {command}; needs \\usepackage{{booktabs}})', '']
     for heading, text, table in sections[1:]:
         if table is None:
             out += [f'% {heading}: {text}', '']
@@ -337,16 +373,16 @@ def read_summary(path):
     return summary.assign(variant=summary['variant'].fillna('') if 'variant' in summary.columns else '')
 
 
-def write_tables(summary_path, reference_files, out_dir, estimate_path=None, run_dirs=()):
+def write_tables(summary_path, reference_files, out_dir, estimate_path=None, run_dirs=(), spread='std'):
     """summary.md, summary.tex, ablations.md, ablations.tex under out_dir; `run_dirs`: the runs whose metric
-    curves give the equal-cost comparison and the findings."""
+    curves give the equal-cost comparison and the findings; `spread`: a key of SPREADS (config report.spread)."""
     summary = read_summary(summary_path)
     summary = with_estimate(summary, load_estimate(estimate_path) if estimate_path else None)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     curves = curve_frame(metric_curves(run_dirs)[0], summary)
-    documents = dict(zip(TABLES, (summary_sections(summary, floors_of(reference_files), curves),
-                                  ablation_sections(summary))))
+    documents = dict(zip(TABLES, (summary_sections(summary, floors_of(reference_files), curves, spread),
+                                  ablation_sections(summary, spread))))
     for name, sections in documents.items():
         (out_dir / f'{name}.md').write_text(render_markdown(sections))
         (out_dir / f'{name}.tex').write_text(render_latex(sections))

@@ -63,3 +63,19 @@ def test_saved_plots_are_the_same_bytes_when_redrawn(tmp_path):
         save(fig, tmp_path / out, 'line')
     for ext in ('png', 'pdf'):
         assert (tmp_path / 'a' / f'line.{ext}').read_bytes() == (tmp_path / 'b' / f'line.{ext}').read_bytes()
+
+
+def test_ci95_bands_are_student_t_intervals():
+    import pandas as pd
+    import pytest
+    import seaborn as sns
+
+    from act_bench.report.plots import band, metric_vs_batch_size
+    from act_bench.report.stats import t_interval
+    summary = pd.DataFrame({'label': ['CT'] * 6, 'batch_size': [8] * 3 + [16] * 3,
+                            'w2_1step': [1.0, 2.0, 3.0, 2.0, 2.5, 3.0]})
+    fig = metric_vs_batch_size(sns, summary, 'w2_1step', band('ci95'))
+    ys = fig.axes[0].collections[0].get_paths()[0].vertices[:, 1]
+    assert max(ys) == pytest.approx(t_interval([1.0, 2.0, 3.0]).hi)
+    assert min(ys) == pytest.approx(t_interval([1.0, 2.0, 3.0]).lo)
+    assert band('std') == 'sd'

@@ -103,3 +103,22 @@ def test_methods_far_above_the_data_floor_are_called_not_converged():
                        'w2_1step': [1.0, 1.2, 0.2, 0.2]})
     assert floor_sentence(df, 0.1) == ' Not converged: CT 1.1 (11× the floor 0.1); read these comparisons as early-training ones.'
     assert floor_sentence(df, 1.0) == '' and floor_sentence(df, None) == ''
+
+
+def test_ci95_cells():
+    from act_bench.report.tables import mean_ci
+    # mean 0.173, sd 0.013, t(0.975, 2) · sd / √3 = 0.0323
+    assert mean_ci([0.160, 0.173, 0.186]) == '0.173 [0.141, 0.205] (n=3)'
+    assert mean_ci([12.0, 13.0]) == '12.5 [6.1, 18.9] (n=2)' and mean_ci([0.5]) == '0.5 (n=1)' and mean_ci([]) == '—'
+
+
+def test_table_command_with_ci95_spread(summary, tmp_path):
+    summary.to_csv(tmp_path / 'summary.csv', index=False)
+    out = tmp_path / 'reports'
+    assert main(['table', '--summary', str(tmp_path / 'summary.csv'), '--spread', 'ci95', '--out-dir', str(out)]) == 0
+    md = (out / 'summary.md').read_text()
+    assert 'Mean and 95 % Student-t confidence interval over seeds; n = seeds.' in md
+    assert '| CT | m | 80 | 100 | — | — | 9.50 [3.15, 15.85] (n=2) | 8.7 |' in md   # 9.5 ± 12.706 · 0.5
+    assert '±' not in md.split('## cifar10: what the papers report')[0]
+    ablations = (out / 'ablations.md').read_text()
+    assert 'mean and 95 % Student-t confidence interval over seeds' in ablations and '7.00 [7.00, 7.00] (n=2)' in ablations

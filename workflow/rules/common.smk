@@ -10,6 +10,7 @@ from act_bench import layout
 from act_bench.config import config_path, expand_runs, load_config
 from act_bench.data.kinds import kind_of
 from act_bench.report.plots import PLOTS
+from act_bench.report.study_plots import STUDY_PLOTS
 from act_bench.report.tables import TABLES
 from act_bench.runtime.errors import ConfigError
 from act_bench import settings
@@ -202,6 +203,27 @@ def table_outputs():
                           caption=f"../report/{table}.rst", category="tables", labels={"table": table}))
         out.append(layout.TABLE.format(name="{name}", table=table, ext="tex"))
     return out
+
+
+def study_outputs():
+    """study.md (in the HTML report) and .tex, and every dataset's study plots as PNG (in the report) and PDF."""
+    out = [report(layout.TABLE.format(name="{name}", table="study", ext="md"), caption="../report/study.rst",
+                  category="tables", labels={"table": "study"}),
+           layout.TABLE.format(name="{name}", table="study", ext="tex")]
+    for dataset in DATASETS:
+        for plot in STUDY_PLOTS:
+            out.append(report(layout.PLOT.format(name="{name}", dataset=dataset, plot=plot, ext="png"),
+                              caption=f"../report/{plot}.rst", category=dataset,
+                              labels={"dataset": dataset, "figure": plot.replace("_", " ")}))
+            out.append(layout.PLOT.format(name="{name}", dataset=dataset, plot=plot, ext="pdf"))
+    return out
+
+
+def study_targets():
+    """The study's files when the config has a `study:` block; none otherwise."""
+    if "study" not in CFG:
+        return []
+    return [path.format(name=NAME) for path in study_outputs()]
 
 
 def existing_estimate(wildcards):

@@ -1,5 +1,6 @@
-# Stage 4: one row per run, the tables, and per dataset the plots; `snakemake --report report.html`
-# collects the marked outputs (captions in workflow/report/). The readers get every run's directory
+# Stage 4: one row per run, the tables, per dataset the plots, and (configs with a `study:` block) the
+# study of the paper's claims; `snakemake --report report.html` collects the marked outputs (captions in
+# workflow/report/). The readers get every run's directory
 # from their declared inputs.
 
 
@@ -7,6 +8,7 @@ localrules:
     aggregate,
     table,
     plots,
+    study,
 
 
 rule aggregate:
@@ -45,12 +47,13 @@ rule table:
     params:
         estimate=lambda wildcards, input: f"--estimate {input.estimate}" if input.estimate else "",
         runs=lambda wildcards, input: run_dir_args(input.curves),
+        spread=CFG["report"]["spread"],
         out_dir=lambda wildcards, output: str(Path(output[0]).parent),
     conda:
         "../envs/act-bench.yaml"
     shell:
         "act-bench table --summary {input.summary} --reference {input.reference} {params.estimate} {params.runs} "
-        "--out-dir {params.out_dir:q} > {log} 2>&1"
+        "--spread {params.spread} --out-dir {params.out_dir:q} > {log} 2>&1"
 
 
 rule plots:
@@ -65,6 +68,7 @@ rule plots:
         layout.config_log("plots-{dataset}"),
     params:
         config=CONFIG_FILE,
+        spread=CFG["report"]["spread"],   # read from the config; a param so that a change redraws the plots
         runs=lambda wildcards, input: run_dir_args(input.logs),
         out_dir=lambda wildcards, output: str(Path(output[0]).parent),
     conda:
@@ -72,3 +76,23 @@ rule plots:
     shell:
         "act-bench plots --config {params.config:q} --summary {input.summary} --dataset {wildcards.dataset} "
         "{params.runs} --out-dir {params.out_dir:q} > {log} 2>&1"
+
+
+rule study:
+    input:
+        summary=layout.SUMMARY,
+        curves=run_files(layout.METRIC_CURVE),
+    output:
+        *study_outputs(),
+    log:
+        layout.config_log("study"),
+    params:
+        config=CONFIG_FILE,
+        study=settings.digest(CFG.get("study") or {}),   # a changed study: block rewrites the study
+        runs=lambda wildcards, input: run_dir_args(input.curves),
+        out_dir=lambda wildcards, output: str(Path(output[0]).parent),
+    conda:
+        "../envs/act-bench.yaml"
+    shell:
+        "act-bench study --config {params.config:q} --summary {input.summary} {params.runs} "
+        "--out-dir {params.out_dir:q} > {log} 2>&1"
