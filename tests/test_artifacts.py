@@ -1,15 +1,18 @@
-"""Artifacts that know their run: a truncated final.pt, samples.npz or Inception weights file, and a final.pt of
-another run, each stop the command that reads it with one sentence naming the file and how it is rewritten."""
+"""Artifacts that know their run: a truncated final.pt, samples.npz or Inception weights file, a readable file of the
+Inception's name that is not the network, and a final.pt of another run, each stop the command that reads it with one
+sentence naming the file and how it is rewritten."""
 
 import json
 import re
 
 import pytest
+import torch
 import yaml
+from torch import nn
 
 from act_bench.cli import main
 from act_bench.data.bundled import prepare_dataset, save_dataset
-from act_bench.evaluation.fid import WEIGHTS_FILE, InceptionFeatures
+from act_bench.evaluation.fid import WEIGHTS_FILE, WEIGHTS_URL, InceptionFeatures
 from act_bench.runtime.errors import ConfigError
 
 CONFIG = {
@@ -102,3 +105,51 @@ def test_truncated_inception_weights_name_the_file(tmp_path):
         InceptionFeatures(tmp_path)
     assert str(e.value).startswith(f'the Inception weights {tmp_path / WEIGHTS_FILE} are truncated or damaged')
     assert 'fetch it again from https://' in str(e.value)
+
+
+class NoPoolFeatures(nn.Module):
+    """Has the Inception's `layers` and `output`, but its features are not 2048 pool3 features."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.Identity()
+        self.output = nn.Linear(2048, 1008)
+
+    def forward(self, img: torch.Tensor, return_features: bool = False, use_fp16: bool = False,
+                no_output_bias: bool = False) -> torch.Tensor:
+        return img.mean((2, 3))
+
+
+class MeanFeatures(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean((1, 2, 3)).reshape(-1, 1).repeat(1, 2048)
+
+
+class NoClassifier(nn.Module):
+    """Gives (N, 2048) features as the Inception does (`layers` too), but has no 1008-way `output` layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = MeanFeatures()
+        self.output = nn.Linear(2048, 10)
+
+    def forward(self, img: torch.Tensor, return_features: bool = False, use_fp16: bool = False,
+                no_output_bias: bool = False) -> torch.Tensor:
+        return self.layers(img)
+
+
+@pytest.mark.filterwarnings('ignore:`torch.jit.:FutureWarning')
+@pytest.mark.parametrize('module,reason', [
+    (nn.Linear(4, 4), 'it has no `layers` module'),
+    (NoPoolFeatures(), 'it gives no 2048 pool3 features for a test image'),
+    (NoClassifier(), 'it has no `output` layer of 2048 features to 1008 logits')])
+@pytest.mark.parametrize('mode', ['legacy_tensorflow', 'clean'])
+def test_foreign_inception_weights_name_the_file(tmp_path, module, reason, mode):
+    """A readable TorchScript file of that name that is not the network (another model saved under it)."""
+    path = tmp_path / WEIGHTS_FILE
+    torch.jit.save(torch.jit.script(module), str(path))
+    with pytest.raises(ConfigError) as e:
+        InceptionFeatures(tmp_path, mode=mode)
+    assert str(e.value) == (f"the Inception weights {path} are not clean-fid's Inception network (a damaged or "
+                            f'foreign file: {reason}): delete the file and fetch it again from {WEIGHTS_URL} into '
+                            f'{tmp_path}')

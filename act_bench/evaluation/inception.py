@@ -18,10 +18,9 @@ import torch
 
 from act_bench.data.kinds import kind_of
 from act_bench.runtime.errors import ConfigError
-from act_bench.evaluation.fid import InceptionFeatures, load_statistics, save_statistics
+from act_bench.evaluation.fid import LOGIT_CLASSES, InceptionFeatures, load_statistics, save_statistics
 from act_bench.evaluation.frechet import frechet_distance
 
-LOGIT_CLASSES = 1008  # the TorchScript Inception's output layer
 GRID_IMAGES = 8       # one-step images kept by shard 0 for the report's sample grid
 
 
