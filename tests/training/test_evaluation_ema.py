@@ -107,8 +107,7 @@ def test_every_record_names_the_network_it_scored(tmp_path):
     assert cli.main(['train', *run, '--data', str(data), '--run-dir', str(tmp_path / 'run')]) == 0
     samples, metrics = tmp_path / 'samples.npz', tmp_path / 'metrics.json'
     assert cli.main(['sample', *run, '--final', str(tmp_path / 'run' / 'final.pt'), '--out', str(samples)]) == 0
-    assert cli.main(['evaluate', '--config', str(path), '--dataset', 'toy', '--data', str(data),
-                     '--samples', str(samples), '--out', str(metrics)]) == 0
+    assert cli.main(['evaluate', *run, '--data', str(data), '--samples', str(samples), '--out', str(metrics)]) == 0
     records = json.loads(metrics.read_text())['records']
     assert records and {r['network'] for r in records} == {'target'}
     floor = tmp_path / 'floor.json'
