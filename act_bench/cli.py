@@ -169,11 +169,10 @@ def cmd_sample(args):
     write_samples(*_run_of(args, threads=True), args.final, args.out)
 
 
-@command('evaluate', "metrics of a run's samples", CONFIG, DATASET, arg('--samples', required=True), DATA,
-         CLASSIFIER, OUT)
+@command('evaluate', "metrics of a run's samples", *RUN, arg('--samples', required=True), DATA, CLASSIFIER, OUT)
 def cmd_evaluate(args):
     from act_bench.evaluation.bundled_jobs import write_metrics
-    write_metrics(_config_of(args), args.dataset, args.samples, args.data, args.classifier, args.out)
+    write_metrics(*_run_of(args), args.samples, args.data, args.classifier, args.out)
 
 
 @command('reference-metrics', 'metrics of held-out data vs training data (the floor)', CONFIG, DATASET, DATA,
@@ -209,12 +208,12 @@ def cmd_sample_features(args):
     write_fid_shard(config, run, args.final, args.shard, args.out, _device(config))
 
 
-@command('evaluate-fid', 'FID and IS of a run from its merged feature shards', CONFIG, DATASET,
+@command('evaluate-fid', 'FID and IS of a run from its merged feature shards', *RUN,
          arg('--features', nargs='+', required=True, help='every shard of the run'),
          arg('--reference', required=True, help='reference statistics (.npz with mu, sigma)'), OUT)
 def cmd_evaluate_fid(args):
     from act_bench.evaluation.inception_jobs import write_fid_metrics
-    write_fid_metrics(_config_of(args), args.dataset, args.features, args.reference, args.out)
+    write_fid_metrics(*_run_of(args), args.features, args.reference, args.out)
 
 
 @command('reference-fid', 'FID and IS of training images vs the reference statistics (the floor)', CONFIG,

@@ -1,6 +1,7 @@
 """A run's resolved settings and their digests: what its training and its evaluation depend on. The
 workflow gives the digests to the rules as params, so Snakemake's params trigger reruns exactly the jobs
-whose settings changed; the train job writes them to the run's run.yaml."""
+whose settings changed; the evaluation jobs write them to the run's run.yaml. The evaluated network
+(evaluation.network) is an evaluation setting: final.pt and the snapshots hold all three networks."""
 
 import hashlib
 import json
@@ -41,16 +42,20 @@ def train_settings(config, run):
     return {'method': run.method, 'batch_size': run.batch_size, 'augment': run.augment, 'seed': run.seed,
             'dataset': _dataset(config, run.dataset, NOT_TRAINING),
             'model': _without(config['models'][run.model], unused), 'train': _without(run.train, unused),
-            'gpus': config['resources']['train']['gpus'],
-            # the evaluated network (evaluation.network / a block's evaluation_network): final.pt holds all three,
-            # but the digest is per run only here, so a change reruns the run's jobs from training on
-            'network': run.network}
+            'gpus': config['resources']['train']['gpus']}
 
 
 def evaluation_settings(config, dataset):
-    """The evaluation settings that affect a dataset's metrics (and its dataset spec)."""
+    """The evaluation settings that affect a dataset's metrics (and its dataset spec): those of its reference
+    statistics and data floor."""
     keys = EVALUATION_OF_BUNDLED if kind_of(config['datasets'][dataset]).bundled else EVALUATION_OF_IMAGES
     return {'dataset': _dataset(config, dataset, ('paper',)), **{key: config['evaluation'][key] for key in keys}}
+
+
+def run_evaluation_settings(config, run):
+    """What a run's samples, feature shards, metrics and metric curve depend on besides its training: its
+    dataset's evaluation settings and the network evaluated (evaluation.network / a block's evaluation_network)."""
+    return {**evaluation_settings(config, run.dataset), 'network': run.network}
 
 
 def data_digest(config, dataset):
@@ -71,17 +76,27 @@ def evaluation_digest(config, dataset):
     return digest(evaluation_settings(config, dataset))
 
 
+def run_evaluation_digest(config, run):
+    return digest(run_evaluation_settings(config, run))
+
+
 def artifact_identity(config, run):
-    """What every artifact of a run records about the run that produced it."""
+    """What an artifact of a run's training (final.pt) or model (params.json) records about the run that produced it."""
     return {'run': run.path, 'train_digest': train_digest(config, run)}
+
+
+def evaluation_identity(config, run):
+    """What an artifact of a run's evaluation (samples.npz, feature shards, metrics.json) records: also the
+    run's evaluation digest."""
+    return {**artifact_identity(config, run), 'evaluation_digest': run_evaluation_digest(config, run)}
 
 
 def run_settings(config, run):
     """run.yaml: the run's identity, its resolved train and evaluation settings and their digests."""
     return {'config': config['name'], 'variant': run.variant, 'run': run.path,
-            'train_digest': train_digest(config, run), 'evaluation_digest': evaluation_digest(config, run.dataset),
+            'train_digest': train_digest(config, run), 'evaluation_digest': run_evaluation_digest(config, run),
             'train_settings': train_settings(config, run),
-            'evaluation_settings': evaluation_settings(config, run.dataset)}
+            'evaluation_settings': run_evaluation_settings(config, run)}
 
 
 def write_yaml(values, path):

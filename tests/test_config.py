@@ -4,6 +4,7 @@ import pytest
 
 from act_bench.runtime.errors import ConfigError
 
+from act_bench import settings
 from act_bench.config import expand_runs, load_config, prepare_config
 from act_bench.training.schedules import evaluation_ema_decay, karras_sigmas
 from conftest import REPO, TINY_CONFIG
@@ -114,6 +115,29 @@ def test_evaluation_network_and_its_per_block_override():
     assert {r.network for r in expand_runs(_prepare(evaluation={'network': 'online'}))} == {'online'}
     with pytest.raises(ConfigError, match='evaluation.network'):
         _prepare(evaluation={'network': 'teacher'})
+
+
+def test_the_evaluated_network_is_in_the_evaluation_digest_not_the_train_digest():
+    """final.pt and the snapshots hold all three networks: a change of evaluation.network (or of a block's
+    evaluation_network) changes the digest of the runs' evaluation only, never of their training."""
+    base = _prepare()
+    for changed, n_moved in ((_prepare(evaluation={'network': 'online'}), 6),
+                             (_prepare(**{'sweep.1.evaluation_network': 'target'}), 2)):
+        pairs = list(zip(expand_runs(base), expand_runs(changed)))
+        assert sum(before.network != after.network for before, after in pairs) == n_moved
+        for dataset in ('toy', 'digits'):   # reference statistics and data floors
+            assert settings.evaluation_digest(base, dataset) == settings.evaluation_digest(changed, dataset)
+        for before, after in pairs:
+            def same(of_run):
+                return of_run(base, before) == of_run(changed, after)
+            assert before.path == after.path and same(settings.train_digest) and same(settings.artifact_identity)
+            moved = before.network != after.network
+            assert same(settings.run_evaluation_digest) != moved and same(settings.evaluation_identity) != moved
+    online = _prepare(evaluation={'network': 'online'})
+    run = expand_runs(online)[0]
+    written = settings.run_settings(online, run)   # run.yaml
+    assert written['evaluation_settings']['network'] == 'online' and 'network' not in written['train_settings']
+    assert written['evaluation_digest'] == settings.run_evaluation_digest(online, run)
 
 
 def _beta(run):

@@ -66,6 +66,23 @@ def test_an_evaluation_edit_reruns_no_training(finished):
 
 
 @pytest.mark.heavy   # a smoke run and dry runs: minutes on 2 cores (CI runs pytest -m heavy)
+def test_an_evaluation_network_edit_reruns_sampling_and_metrics_but_no_training(finished):
+    """final.pt and the snapshots hold all three networks: the evaluated one is an evaluation setting of the run."""
+    jobs, _ = dry_run(finished, SMOKE.replace('evaluation:\n', 'evaluation:\n  network: target\n'))
+    assert run_dirs(jobs.pop('postprocess')) == {run.path for run in smoke_runs()}
+    assert set(jobs) == {'aggregate', 'table', 'plots'}   # no train, prepare_data, classifier or data floor job
+
+
+@pytest.mark.heavy   # a smoke run and dry runs: minutes on 2 cores (CI runs pytest -m heavy)
+def test_a_blocks_evaluation_network_reruns_only_its_runs_evaluation(finished):
+    block = '    augment: ["on"]\n'
+    jobs, _ = dry_run(finished, SMOKE.replace(block, block + '    evaluation_network: target\n'))
+    augmented = {run.path for run in smoke_runs() if run.augment == 'on'}
+    assert len(augmented) == 1 and run_dirs(jobs.pop('postprocess')) == augmented
+    assert set(jobs) == {'aggregate', 'table', 'plots'}
+
+
+@pytest.mark.heavy   # a smoke run and dry runs: minutes on 2 cores (CI runs pytest -m heavy)
 def test_a_comment_or_key_order_edit_reruns_nothing(finished):
     edited = SMOKE.replace('  log_every: 5\n  snapshot_every: 10\n', '  snapshot_every: 10  # a comment\n  log_every: 5\n')
     assert edited != SMOKE

@@ -13,7 +13,7 @@ from act_bench.evaluation.artifacts import IDENTITY_KEY, load_final, metrics_fil
 from act_bench.evaluation.bundled_metrics import evaluate, metrics_for
 from act_bench.runtime.errors import ConfigError
 from act_bench.runtime.jobs import job_record, write_json
-from act_bench.settings import artifact_identity, evaluation_digest
+from act_bench.settings import artifact_identity, evaluation_identity
 from act_bench.training.sampling import sample, sample_seed
 
 
@@ -21,8 +21,7 @@ def write_samples(config, run, final_path, out):
     """One-step (and, with evaluation.two_step_sigma, two-step) samples of the run's evaluated network
     (evaluation.network), with its name and the job's record, as out (.npz)."""
     start = time.perf_counter()
-    identity = artifact_identity(config, run)
-    net, state = load_final(config, run, final_path, identity)
+    net, state = load_final(config, run, final_path, artifact_identity(config, run))
     ev = config['evaluation']
     common = dict(n=ev['n_samples'], batch_size=ev['batch_size'], clip=kind_of(state['data_kind']).clip is not None,
                   seed=sample_seed(run.seed), num_classes=state.get('num_classes'))
@@ -31,7 +30,7 @@ def write_samples(config, run, final_path, out):
         samples['2-step'] = sample(net, tuple(state['shape']), mid_sigma=ev['two_step_sigma'], **common).numpy()
     job = job_record('sample', time.perf_counter() - start, torch.device('cpu'))
     np.savez(out, _jobs=np.array(json.dumps([job])), _network=np.array(state['network']),
-             **{IDENTITY_KEY: np.array(json.dumps(identity))}, **samples)
+             **{IDENTITY_KEY: np.array(json.dumps(evaluation_identity(config, run)))}, **samples)
 
 
 def check_classifier(spec, dataset, classifier):
@@ -46,16 +45,18 @@ def metric_inputs(spec, dataset, data_path, classifier):
     return metrics_for(spec['kind'], classifier), load_dataset(data_path)
 
 
-def write_metrics(config, dataset, samples_path, data_path, classifier, out):
-    """metrics.json: the records of a run's samples against the held-out split, and the jobs that made them."""
+def write_metrics(config, run, samples_path, data_path, classifier, out):
+    """metrics.json: the records of a run's samples (checked to be readable and this run's, under its current
+    settings) against the held-out split, and the jobs that made them."""
     start = time.perf_counter()
+    dataset, identity = run.dataset, evaluation_identity(config, run)
     metrics, data = metric_inputs(config['datasets'][dataset], dataset, data_path, classifier)
-    arrays, identity = read_npz(samples_path, 'sample')
+    arrays, _ = read_npz(samples_path, 'postprocess', identity)
     samples = {k: v for k, v in arrays.items() if not k.startswith('_')}
     jobs = json.loads(str(arrays['_jobs'])) if '_jobs' in arrays else []
     records = evaluate(metrics, samples, data['eval'], f'{dataset} held-out split', str(arrays['_network']))
     job = job_record('evaluate', time.perf_counter() - start, torch.device('cpu'))
-    write_json(metrics_file(records, jobs + [job], identity, evaluation_digest(config, dataset)), out)
+    write_json(metrics_file(records, jobs + [job], identity), out)
 
 
 

@@ -28,6 +28,8 @@ WEIGHTS_FILE = 'inception-2015-12-05.pt'
 WEIGHTS_URL = 'https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt'
 MODES = ('clean', 'legacy_tensorflow')
 FEATURE_DIM = 2048  # InceptionV3W reshapes the pool3 output to (N, 2048)
+LOGIT_CLASSES = 1008  # the TorchScript Inception's `output` layer
+PROBE_SIZE = 8  # side of the image that checks a loaded file is the network (resized to 299 as any input)
 
 
 class InceptionWeightsMissing(FileNotFoundError):
@@ -40,15 +42,27 @@ class InceptionWeightsMissing(FileNotFoundError):
                          f'fetch them once from {WEIGHTS_URL} into that folder (FID never downloads them)')
 
 
+def refetch_hint(path):
+    return f'delete the file and fetch it again from {WEIGHTS_URL} into {Path(path).parent}'
+
+
+def not_inception(path, reason):
+    """The error of a readable weights file that is not clean-fid's Inception network."""
+    return ConfigError(f"the Inception weights {path} are not clean-fid's Inception network (a damaged or foreign "
+                       f'file: {reason}): ' + refetch_hint(path))
+
+
 def load_inception(weights_dir, mode):
     """clean-fid's InceptionV3W from the local weights; a truncated or foreign file is one sentence."""
     from cleanfid.inception_torchscript import InceptionV3W
     path = Path(weights_dir) / WEIGHTS_FILE
     try:
         return InceptionV3W(str(weights_dir), download=False, resize_inside=(mode == 'legacy_tensorflow'))
+    except AttributeError:   # a TorchScript module without the network's `layers`
+        raise not_inception(path, 'it has no `layers` module') from None
     except (RuntimeError, ValueError, OSError, EOFError):
         raise ConfigError(f'the Inception weights {path} are truncated or damaged (not a readable TorchScript '
-                          f'Inception network): delete the file and fetch it again from {WEIGHTS_URL}') from None
+                          'Inception network): ' + refetch_hint(path)) from None
 
 
 def quantize(images):
@@ -105,6 +119,21 @@ class InceptionFeatures:
         self.resize = build_resizer(mode)  # identity for legacy_tensorflow, PIL bicubic 299 for clean
         self.name = f'inception-v3 (clean-fid {mode})'
         self.source = str(Path(weights_dir) / WEIGHTS_FILE)
+        self._check_network()
+
+    @torch.no_grad()
+    def _check_network(self):
+        """A cheap check that the file is clean-fid's Inception (a foreign TorchScript module loads as well): one
+        small image gives (1, 2048) pool3 features, and its `output` head maps them to 1008 logits."""
+        probe = torch.zeros((1, 3, PROBE_SIZE, PROBE_SIZE), dtype=torch.uint8)
+        try:   # InceptionV3W's forward reshapes what the file returns to (1, 2048), or fails
+            self.model(self._model_input(probe))
+        except (RuntimeError, ValueError, TypeError, AttributeError, AssertionError):
+            raise not_inception(self.source, f'it gives no {FEATURE_DIM} pool3 features for a test image') from None
+        weight = getattr(getattr(self.model.base, 'output', None), 'weight', None)
+        if weight is None or tuple(weight.shape) != (LOGIT_CLASSES, FEATURE_DIM):
+            raise not_inception(self.source, f'it has no `output` layer of {FEATURE_DIM} features to '
+                                             f'{LOGIT_CLASSES} logits')
 
     def _model_input(self, x):
         """uint8 (B, 3, H, W) → float32 [0, 255] on the device, as clean-fid hands it to InceptionV3W."""

@@ -18,10 +18,10 @@ import torch
 
 from act_bench.data.kinds import kind_of
 from act_bench.runtime.errors import ConfigError
-from act_bench.evaluation.fid import InceptionFeatures, load_statistics, save_statistics
+from act_bench.evaluation.artifacts import CLEAR, DAMAGED, check_identity, damaged
+from act_bench.evaluation.fid import LOGIT_CLASSES, InceptionFeatures, load_statistics, save_statistics
 from act_bench.evaluation.frechet import frechet_distance
 
-LOGIT_CLASSES = 1008  # the TorchScript Inception's output layer
 GRID_IMAGES = 8       # one-step images kept by shard 0 for the report's sample grid
 
 
@@ -263,20 +263,34 @@ def save_shard(path, stats, meta, grid=None):
         np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
 
 
-def load_shards(paths):
-    """Merged statistics per sampler, the shards' metas; checks they cover the samples exactly once."""
-    merged, metas = {}, []
-    for path in paths:
+def read_shard(path, expected=None):
+    """A feature shard's meta and statistics per sampler, checked to be readable and (with `expected`, an
+    act_bench.settings.evaluation_identity) the run's."""
+    try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data['meta']))
-            for sampler in meta['samplers']:
-                stats = InceptionStatistics.from_arrays(data, f'{sampler}.')
-                merged.setdefault(sampler, InceptionStatistics(stats.n_total, stats.splits)).merge(stats)
+            stats = {sampler: InceptionStatistics.from_arrays(data, f'{sampler}.') for sampler in meta['samplers']}
+    except CLEAR:
+        raise
+    except DAMAGED:
+        raise damaged(path, 'feature shard', 'sample_features') from None
+    check_identity(meta.get('artifact_of'), expected, path, 'sample_features')
+    return meta, stats
+
+
+def load_shards(paths, expected=None):
+    """Merged statistics per sampler, the shards' metas; checks each is readable and the run's (read_shard) and
+    that together they cover the samples exactly once."""
+    merged, metas = {}, []
+    for path in paths:
+        meta, stats = read_shard(path, expected)
+        for sampler, part in stats.items():
+            merged.setdefault(sampler, InceptionStatistics(part.n_total, part.splits)).merge(part)
         metas.append(meta)
     covered = sorted((m['start'], m['end']) for m in metas)
     n_total = next(iter(merged.values())).n_total if merged else 0
-    expected = [shard_range(n_total, metas[0]['shards'], i) for i in range(metas[0]['shards'])] if metas else []
-    if not metas or covered != expected or len({m['mode'] for m in metas}) != 1:
+    expected_ranges = [shard_range(n_total, metas[0]['shards'], i) for i in range(metas[0]['shards'])] if metas else []
+    if not metas or covered != expected_ranges or len({m['mode'] for m in metas}) != 1:
         raise ConfigError(f'the feature shards {", ".join(map(str, paths))} do not cover the {n_total} samples '
                           'exactly once with one mode; rerun their sampling jobs')
     return merged, metas

@@ -9,10 +9,10 @@ import torch
 
 from act_bench.evaluation.inception import (accumulate, build_extractor, dataset_batches, dataset_size, load_shards,
                                             records, sample_shard, save_shard, write_reference_statistics)
-from act_bench.evaluation.artifacts import DAMAGED, check_identity, damaged, load_final, metrics_file
+from act_bench.evaluation.artifacts import load_final, metrics_file
 from act_bench.runtime.errors import ConfigError
 from act_bench.runtime.jobs import job_record, write_json
-from act_bench.settings import artifact_identity, evaluation_digest
+from act_bench.settings import artifact_identity, evaluation_identity
 from act_bench.training.sampling import sample_seed
 
 
@@ -27,34 +27,27 @@ def write_fid_reference(config, dataset, mode, data_path, out, device):
 def write_fid_shard(config, run, final_path, shard, out, device):
     """One shard of a run's samples through Inception: feature and IS statistics, the job's record."""
     start = time.perf_counter()
-    identity = artifact_identity(config, run)
-    net, state = load_final(config, run, final_path, identity, device)
+    net, state = load_final(config, run, final_path, artifact_identity(config, run), device)
     stats, meta, grid = sample_shard(config, net, tuple(state['shape']), state.get('num_classes'),
                                      sample_seed(run.seed), shard, device)
     meta['job'] = job_record('sample_features', time.perf_counter() - start, device, shard=shard)
     meta['network'] = state['network']
-    meta['artifact_of'] = identity
+    meta['artifact_of'] = evaluation_identity(config, run)
     save_shard(out, stats, meta, grid)
 
 
-def write_fid_metrics(config, dataset, shard_paths, reference, out):
-    """metrics.json of a run: FID and IS per sampler from its merged feature shards, and every job's record."""
+def write_fid_metrics(config, run, shard_paths, reference, out):
+    """metrics.json of a run: FID and IS per sampler from its merged feature shards (each checked to be readable
+    and this run's, under its current settings), and every job's record."""
     start = time.perf_counter()
-    try:
-        merged, metas = load_shards(shard_paths)
-    except DAMAGED as e:
-        raise damaged(getattr(e, 'filename', None) or ', '.join(map(str, shard_paths)), 'feature shard',
-                      'sample_features') from None
-    identity = metas[0].get('artifact_of')
-    for path, meta in zip(shard_paths, metas):
-        check_identity(meta.get('artifact_of'), identity, path, 'sample_features')
+    identity = evaluation_identity(config, run)
+    merged, metas = load_shards(shard_paths, identity)
     out_records = []
     for sampler, stats in merged.items():
         out_records += records(stats, reference, sampler, metas[0]['feature_extractor'], metas[0]['mode'],
                                metas[0]['network'])
     jobs = [m['job'] for m in metas] + [job_record('evaluate_fid', time.perf_counter() - start, torch.device('cpu'))]
-    write_json(metrics_file(out_records, jobs, identity, evaluation_digest(config, dataset), dataset=dataset,
-                            config=config['name']), out)
+    write_json(metrics_file(out_records, jobs, identity, dataset=run.dataset, config=config['name']), out)
 
 
 def write_reference_fid(config, dataset, data_path, reference, out, device):

@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 
 from act_bench import layout
-from act_bench.evaluation.artifacts import IDENTITY_KEY, read_json
+from act_bench.evaluation.artifacts import IDENTITY_KEY, read_json, rule_writing
 from act_bench.methods import METHOD_TRAITS
-from act_bench.settings import artifact_identity, evaluation_digest
+from act_bench.settings import artifact_identity, evaluation_identity
 from act_bench.report.accounting import SECONDS_PER_HOUR, gpu_hours, sacct_gpu_hours, slurm_job_ids
 from act_bench.report.paper_numbers import paper_entry
 
@@ -49,10 +49,12 @@ def aggregate(config, runs, sacct=sacct_gpu_hours):
     rows = []
     for run_dir, run in runs:
         d = Path(run_dir)
-        identity = artifact_identity(config, run)
-        evaluation = read_json(d / layout.METRICS, 'evaluate', identity)
+        identity = evaluation_identity(config, run)
+        evaluation = read_json(d / layout.METRICS, rule_writing(config, run.dataset, 'evaluate_fid'), identity)
         metrics = evaluation['records']
-        params = {k: v for k, v in read_json(d / layout.PARAMS, 'count_params', identity).items() if k != IDENTITY_KEY}
+        params = read_json(d / layout.PARAMS, rule_writing(config, run.dataset, 'count_params'),
+                           artifact_identity(config, run))
+        params = {k: v for k, v in params.items() if k != IDENTITY_KEY}
         summary = _read_json(d / layout.TRAIN_SUMMARY)
         row = {'config': config['name'], 'variant': run.variant,
                **{k: v for k, v in run.wildcards.items() if k != 'variant_dir'},
@@ -72,7 +74,7 @@ def aggregate(config, runs, sacct=sacct_gpu_hours):
         row['sacct_gpu_hours'] = sacct(ids)
         row.update({key: run.train[key] for key in TRAIN_COLUMNS})
         row['paper'] = paper_entry(config['datasets'][run.dataset])
-        row.update(provenance_columns(evaluation, identity, evaluation_digest(config, run.dataset)))
+        row.update(provenance_columns(evaluation, identity))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -80,9 +82,10 @@ def aggregate(config, runs, sacct=sacct_gpu_hours):
 PROVENANCE_COLUMNS = ('act_bench_version', 'git_commit', 'git_dirty', 'torch', 'diffusers', 'clean_fid')
 
 
-def provenance_columns(evaluation, identity, evaluation_digest):
-    """The code that produced a run's metrics (from its metrics.json; empty for older files) and its digests."""
+def provenance_columns(evaluation, identity):
+    """The code that produced a run's metrics (from its metrics.json; empty for older files) and its digests
+    (an act_bench.settings.evaluation_identity)."""
     provenance = evaluation.get('provenance', {})
     return {**{key: provenance.get(key) for key in PROVENANCE_COLUMNS},
             'evaluation_device_name': provenance.get('device_name'), 'train_digest': identity['train_digest'],
-            'evaluation_digest': evaluation_digest}
+            'evaluation_digest': identity['evaluation_digest']}

@@ -27,7 +27,7 @@ def postprocess(config, run, final, data, classifier, run_dir):
     with stage_log(d, 'sample'):
         write_samples(config, run, final, d / layout.SAMPLES)
     with stage_log(d, 'evaluate'):
-        write_metrics(config, run.dataset, d / layout.SAMPLES, data, classifier, d / layout.METRICS)
+        write_metrics(config, run, d / layout.SAMPLES, data, classifier, d / layout.METRICS)
     with stage_log(d, 'count_params'):
         write_run_parameter_counts(config, run, d / layout.PARAMS)
     with stage_log(d, 'metric_curve'):

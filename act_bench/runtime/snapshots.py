@@ -1,6 +1,6 @@
-"""Small EMA snapshots saved during training (every `train.snapshot_every` steps) for the
-metric-over-training curve; each holds the network the run evaluates and loads like final.pt
-(act_bench.training.build.load_generator)."""
+"""Small snapshots saved during training (every `train.snapshot_every` steps) for the metric-over-training
+curve; each holds, like final.pt, all three generator networks (so the evaluated one, evaluation.network, is an
+evaluation setting, not a training one) and loads like final.pt (act_bench.training.build.load_generator)."""
 
 import time
 from pathlib import Path
@@ -21,12 +21,11 @@ def snapshot_files(snapshot_dir):
 
 
 def save_snapshot(training, snapshot_dir, start):
-    """Write snapshots/ema-<step>.pt with the network the run evaluates; its time is booked with the
-    checkpoints. Returns the new start time."""
+    """Write snapshots/ema-<step>.pt with the generator networks; its time is booked with the checkpoints.
+    Returns the new start time."""
     now = time.perf_counter()
     training.timers['train_seconds'] += now - start
-    network = training.run.network
-    ckpt.atomic_save({**generator_weights(training, [network]), 'network': network, 'shape': list(training.shape),
+    ckpt.atomic_save({**generator_weights(training, NETWORK_KEYS), 'shape': list(training.shape),
                       'data_kind': training.kind.name, 'num_classes': training.num_classes,
                       'step': training.step, 'images_seen': training.step * training.run.batch_size,
                       'train_seconds': training.timers['train_seconds']},

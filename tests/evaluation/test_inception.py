@@ -5,6 +5,7 @@ inception-2015-12-05.pt written by the test (conftest.StandInInception). Nothing
 import copy
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -183,8 +184,8 @@ def test_evaluate_fid_merges_shards_into_records(setup, tmp_path, fid_spy):
     from act_bench.evaluation.fid import load_statistics
     shards = [str(setup['run'] / 'fid' / f'shard{i}.npz') for i in (0, 1)]
     out = tmp_path / 'metrics.json'
-    assert cli.main(['evaluate-fid', '--config', str(setup['config']), '--dataset', 'tiny',
-                     '--features', *shards, '--reference', str(setup['ref']), '--out', str(out)]) == 0
+    assert cli.main(['evaluate-fid', *setup['run_args'], '--features', *shards, '--reference', str(setup['ref']),
+                     '--out', str(out)]) == 0
     result = json.loads(out.read_text())
     by = {(r['metric'], r['sampler']): r for r in result['records']}
     assert set(by) == {('fid', '1-step'), ('is', '1-step'), ('fid', '2-step'), ('is', '2-step')}
@@ -212,8 +213,69 @@ def test_evaluate_fid_merges_shards_into_records(setup, tmp_path, fid_spy):
         # the std over splits is a difference of split scores: its error is absolute, that of the scores
         assert by[('is', sampler)]['std'] == pytest.approx(std, abs=NETWORK_RTOL * score)
     # a shard missing: refused
-    assert cli.main(['evaluate-fid', '--config', str(setup['config']), '--dataset', 'tiny', '--features', shards[0],
-                     '--reference', str(setup['ref']), '--out', str(tmp_path / 'bad.json')]) == 1
+    assert cli.main(['evaluate-fid', *setup['run_args'], '--features', shards[0], '--reference', str(setup['ref']),
+                     '--out', str(tmp_path / 'bad.json')]) == 1
+
+
+def _one_error_line(capsys, command):
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and 'Traceback' not in err[0] and err[0].startswith(f'act-bench {command}: error: '), err
+    return err[0]
+
+
+def _evaluate_fid(setup, shards, out, run_args=None):
+    return cli.main(['evaluate-fid', *(run_args or setup['run_args']), '--features', *map(str, shards),
+                     '--reference', str(setup['ref']), '--out', str(out)])
+
+
+def _with_config(setup, tmp_path, **evaluation):
+    """The run's CLI options with a copy of the config whose `evaluation` is updated."""
+    config = copy.deepcopy(setup['config_dict'])
+    config['evaluation'].update(evaluation)
+    (tmp_path / 'edited.yaml').write_text(yaml.safe_dump(config))
+    return [str(tmp_path / 'edited.yaml') if a == str(setup['config']) else a for a in setup['run_args']]
+
+
+def test_a_truncated_feature_shard_is_one_sentence(setup, tmp_path, capsys):
+    shards = [setup['run'] / 'fid' / f'shard{i}.npz' for i in (0, 1)]
+    truncated = tmp_path / 'shard1.npz'
+    truncated.write_bytes(shards[1].read_bytes()[:shards[1].stat().st_size // 2])
+    assert _evaluate_fid(setup, [shards[0], truncated], tmp_path / 'm.json') == 1
+    line = _one_error_line(capsys, 'evaluate-fid')
+    assert f'{truncated} is truncated or damaged (not a readable feature shard)' in line
+    assert '--forcerun sample_features' in line and str(shards[0]) not in line
+
+
+def test_a_feature_shard_of_another_run_is_refused(setup, tmp_path, capsys):
+    shards = [setup['run'] / 'fid' / f'shard{i}.npz' for i in (0, 1)]
+    with np.load(shards[1]) as f:
+        arrays = dict(f)
+    meta = json.loads(str(arrays['meta']))
+    meta['artifact_of'] = {**meta['artifact_of'], 'run': meta['artifact_of']['run'].replace('seed0', 'seed1')}
+    foreign = tmp_path / 'shard1.npz'
+    np.savez(foreign, **{**arrays, 'meta': np.array(json.dumps(meta))})
+    assert _evaluate_fid(setup, [shards[0], foreign], tmp_path / 'm.json') == 1
+    line = _one_error_line(capsys, 'evaluate-fid')
+    assert f'{foreign} was written for run {meta["artifact_of"]["run"]} (train digest ' in line
+    assert '/seed0 (train digest ' in line and '--forcerun sample_features' in line
+
+
+def test_shards_of_another_evaluated_network_are_refused_but_final_pt_is_not(setup, tmp_path, capsys):
+    """evaluation.network is an evaluation setting: the same final.pt samples the target network, while the
+    shards drawn from the EMA (the same train digest, another evaluation digest) are refused."""
+    target = _with_config(setup, tmp_path, network='target')
+    shards = [setup['run'] / 'fid' / f'shard{i}.npz' for i in (0, 1)]
+    assert _evaluate_fid(setup, shards, tmp_path / 'm.json', target) == 1
+    line = _one_error_line(capsys, 'evaluate-fid')
+    digests = re.findall(r'\(train digest ([0-9a-f]{12}), evaluation digest ([0-9a-f]{12})\)', line)
+    assert line.startswith(f'act-bench evaluate-fid: error: {shards[0]} was written for run ') and len(digests) == 2
+    assert digests[0][0] == digests[1][0] and digests[0][1] != digests[1][1], line
+    out = tmp_path / 'shard0.npz'
+    assert cli.main(['sample-features', *target, '--final', str(setup['run'] / 'final.pt'), '--shard', '0',
+                     '--out', str(out)]) == 0
+    with np.load(out) as f:
+        meta = json.loads(str(f['meta']))
+    assert meta['network'] == 'target' and meta['artifact_of']['evaluation_digest'] == digests[1][1]
 
 
 def test_inception_records_api_and_the_floor(setup, tmp_path, fid_spy):

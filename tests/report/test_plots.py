@@ -26,8 +26,8 @@ def finish_runs(tmp_path, config_file, config):
         training_loop(run, config['datasets']['toy'], config['models']['tiny'], data, d)
         common = ['--config', config_file, *run_options(run)]
         assert main(['sample', *common, '--final', str(d / 'final.pt'), '--out', str(d / 'samples.npz')]) == 0
-        assert main(['evaluate', '--config', config_file, '--dataset', 'toy', '--samples', str(d / 'samples.npz'),
-                     '--data', str(data), '--out', str(d / 'metrics.json')]) == 0
+        assert main(['evaluate', *common, '--samples', str(d / 'samples.npz'), '--data', str(data),
+                     '--out', str(d / 'metrics.json')]) == 0
         assert main(['count-params', *common, '--out', str(d / 'params.json')]) == 0
         assert main(['metric-curve', *common, '--run-dir', str(d), '--data', str(data),
                      '--out', str(d / 'metric_curve.json')]) == 0

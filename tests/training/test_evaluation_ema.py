@@ -1,5 +1,6 @@
 """The evaluation EMA: a third set of generator weights (ct-spec §5), EDM's half-life in images with
-ramp-up, never in the loss; final.pt and snapshots hold what is evaluated; records name the network."""
+ramp-up, never in the loss; final.pt and snapshots hold every network that can be evaluated; records name the
+network."""
 
 import copy
 import dataclasses
@@ -14,7 +15,7 @@ import yaml
 from act_bench import cli
 from act_bench.data.bundled import prepare_dataset, save_dataset
 from act_bench.runtime.errors import ConfigError
-from act_bench.runtime.snapshots import snapshot_files
+from act_bench.runtime.snapshots import NETWORK_KEYS, snapshot_files
 from act_bench.training.build import load_generator
 from act_bench.training.loop import Training, training_loop
 from act_bench.training.schedules import evaluation_ema_decay
@@ -74,18 +75,22 @@ def trained(tiny_config, make_run, tmp_path):
 
 
 @pytest.mark.parametrize('network,attribute', [('ema', 'ema'), ('target', 'target'), ('online', 'net')])
-def test_final_and_snapshots_hold_the_evaluated_network(tiny_config, trained, network, attribute):
+def test_final_and_snapshots_hold_every_network(tiny_config, trained, network, attribute):
     run, run_dir, training = trained(network)
     assert {'net', 'target', 'ema'} <= set(torch.load(run_dir / 'final.pt', weights_only=True))
     net, state = load_generator(tiny_config, run, run_dir / 'final.pt')
     assert state['network'] == network and _equal(net, getattr(training, attribute))
+    # snapshots hold all three as well: the evaluated network is no training setting
     snapshot = torch.load(snapshot_files(run_dir / 'snapshots')[-1], weights_only=True)
-    assert snapshot['network'] == network and {'net', 'target', 'ema'} & set(snapshot) == {attribute}
+    assert {'net', 'target', 'ema'} <= set(snapshot)
     last, _ = load_generator(tiny_config, run, snapshot_files(run_dir / 'snapshots')[-1])
     assert _equal(last, net)
     other = dataclasses.replace(run, network='online' if network != 'online' else 'ema')
-    with pytest.raises(ConfigError, match=f'holds no {other.network} network'):
-        load_generator(tiny_config, other, snapshot_files(run_dir / 'snapshots')[-1])
+    last_other, state = load_generator(tiny_config, other, snapshot_files(run_dir / 'snapshots')[-1])
+    assert state['network'] == other.network and _equal(last_other, getattr(training, NETWORK_KEYS[other.network]))
+    torch.save({key: value for key, value in snapshot.items() if key != 'target'}, run_dir / 'older.pt')
+    with pytest.raises(ConfigError, match='holds no target network'):   # a file without the evaluated network
+        load_generator(tiny_config, dataclasses.replace(run, network='target'), run_dir / 'older.pt')
 
 
 def test_every_record_names_the_network_it_scored(tmp_path):
@@ -102,8 +107,7 @@ def test_every_record_names_the_network_it_scored(tmp_path):
     assert cli.main(['train', *run, '--data', str(data), '--run-dir', str(tmp_path / 'run')]) == 0
     samples, metrics = tmp_path / 'samples.npz', tmp_path / 'metrics.json'
     assert cli.main(['sample', *run, '--final', str(tmp_path / 'run' / 'final.pt'), '--out', str(samples)]) == 0
-    assert cli.main(['evaluate', '--config', str(path), '--dataset', 'toy', '--data', str(data),
-                     '--samples', str(samples), '--out', str(metrics)]) == 0
+    assert cli.main(['evaluate', *run, '--data', str(data), '--samples', str(samples), '--out', str(metrics)]) == 0
     records = json.loads(metrics.read_text())['records']
     assert records and {r['network'] for r in records} == {'target'}
     floor = tmp_path / 'floor.json'

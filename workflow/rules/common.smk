@@ -71,7 +71,13 @@ def train_digest(wildcards):
 
 
 def evaluation_digest(wildcards):
+    """Of a dataset's evaluation settings: its reference statistics and data floor."""
     return settings.evaluation_digest(CFG, wildcards.dataset)
+
+
+def run_evaluation_digest(wildcards):
+    """Of a run's evaluation settings, the evaluated network among them: its samples, shards and metrics."""
+    return settings.run_evaluation_digest(CFG, run_of(wildcards))
 
 
 def data_digest(wildcards):

@@ -24,7 +24,7 @@ rule postprocess:
                                                                        "metric_curve")],
     params:
         train=train_digest,
-        evaluation=evaluation_digest,
+        evaluation=run_evaluation_digest,
         run=run_args,
         data=data_arg,
         classifier=classifier_arg,
@@ -121,7 +121,7 @@ rule sample_features:
     log:
         layout.run_file(layout.FID_SHARD_LOG),
     params:
-        digest=evaluation_digest,
+        digest=run_evaluation_digest,
         run=run_args,
     threads: CFG["threads"]
     resources:
@@ -146,16 +146,15 @@ rule evaluate_fid:
         layout.run_file(layout.stage_log("evaluate_fid")),
     params:
         train=train_digest,
-        evaluation=evaluation_digest,
-        config=CONFIG_FILE,
+        evaluation=run_evaluation_digest,
         run=run_args,
     resources:
         **job_resources("default"),
     conda:
         "../envs/act-bench.yaml"
     shell:
-        "act-bench evaluate-fid --config {params.config:q} --dataset {wildcards.dataset} "
-        "--features {input.shards} --reference {input.reference} --out {output.metrics} > {log} 2>&1 && "
+        "act-bench evaluate-fid {params.run} --features {input.shards} --reference {input.reference} "
+        "--out {output.metrics} > {log} 2>&1 && "
         "act-bench run-settings {params.run} --out {output.settings} >> {log} 2>&1"
 
 
@@ -195,7 +194,7 @@ rule metric_curve:
     log:
         layout.run_file(layout.stage_log("metric_curve")),
     params:
-        digest=evaluation_digest,
+        digest=run_evaluation_digest,
         run=run_args,
         data=data_arg,
         classifier=classifier_arg,
