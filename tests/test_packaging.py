@@ -3,6 +3,7 @@
 import re
 import tomllib
 
+import pytest
 import yaml
 
 from conftest import REPO
@@ -23,6 +24,7 @@ def test_environment_yml_covers_pyproject_dependencies():
     assert wanted <= have, f'missing from environment.yml: {sorted(wanted - have)}'
 
 
+@pytest.mark.heavy   # builds and installs a wheel, then runs the CLI in a fresh process (CI: pytest -m heavy)
 def test_a_built_wheel_works_outside_the_checkout(tmp_path):
     """`pip install .` (not editable) ships the schema and the paper numbers as package data, so
     `act-bench params <config.yaml>` works from any directory."""

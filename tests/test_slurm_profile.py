@@ -188,7 +188,10 @@ def sbatch_calls(state):
     return calls
 
 
-@pytest.mark.slow   # about 2½ minutes on 2 cores: each job starts Snakemake twice (jobstep, srun) and act-bench
+# About 3½ minutes on 2 idle cores (each job starts Snakemake twice, jobstep and srun, and act-bench): heavy, so
+# the default suite stays under 8 minutes; CI runs it with `pytest -m heavy`.
+@pytest.mark.slow
+@pytest.mark.heavy
 def test_smoke_through_the_slurm_profile(tmp_path):
     bin_dir, state = fake_slurm(tmp_path)
     config_path = reduced_smoke_config(tmp_path)

@@ -63,7 +63,9 @@ def test_bad_config_stops_with_one_sentence(tmp_path):
     assert "unknown config key 'thread'" in result.stdout + result.stderr
 
 
+# About 2¾ minutes on 2 idle cores: heavy (CI: `pytest -m heavy`, and .ci/run runs the smoke config itself).
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_smoke_dag_end_to_end(tmp_path):
     result = snakemake('--cores', '2', '--config', 'config=smoke', '--directory', str(tmp_path),
                        '--show-failed-logs')

@@ -55,7 +55,7 @@ class ConsistencyModel(nn.Module):
         return c_skip * x + c_out * F
 
 #----------------------------------------------------------------------------
-# toy2d: σ-conditioned MLPs.
+# toy2d, and images flattened (network: mlp): σ-conditioned MLPs.
 
 class SigmaEmbedding(nn.Module):
     """diffusers' sinusoidal `Timesteps` followed by its 2-layer `TimestepEmbedding` MLP."""

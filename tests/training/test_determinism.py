@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 import yaml
 
@@ -29,6 +30,8 @@ def _log(run_dir):
     return [{k: v for k, v in r.items() if k not in TIMING} for r in records]
 
 
+# Four fresh processes that import torch (about a minute on 2 cores): heavy, so CI's `pytest -m heavy` runs it.
+@pytest.mark.heavy
 def test_a_rerun_in_a_fresh_process_is_bitwise_identical(tmp_path):
     config = tmp_path / 'determinism.yaml'
     config.write_text(yaml.safe_dump(CONFIG))
