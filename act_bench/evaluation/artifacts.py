@@ -6,6 +6,7 @@ the file, what is wrong and the rule that rewrites it."""
 import json
 import pickle
 import zipfile
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -50,15 +51,22 @@ def damaged(path, what, rule):
     return ConfigError(f'{path} is truncated or damaged (not a readable {what}); ' + rewrite_hint(rule))
 
 
-def load_final(config, run, path, expected, device='cpu'):
-    """The evaluated generator (run.network) and state of a run's final.pt, checked to be readable and of this
-    run's training (`expected`: artifact_identity, which the evaluated network is no part of)."""
+@contextmanager
+def reading(path, what, rule):
+    """Turns a reader's DAMAGED errors into the one sentence of `damaged`; CLEAR ones pass as they are."""
     try:
-        net, state = load_generator(config, run, path, device)
+        yield
     except CLEAR:
         raise
     except DAMAGED:
-        raise damaged(path, 'torch checkpoint', 'train') from None
+        raise damaged(path, what, rule) from None
+
+
+def load_final(config, run, path, expected, device='cpu'):
+    """The evaluated generator (run.network) and state of a run's final.pt, checked to be readable and of this
+    run's training (`expected`: artifact_identity, which the evaluated network is no part of)."""
+    with reading(path, 'torch checkpoint', 'train'):
+        net, state = load_generator(config, run, path, device)
     check_identity(state.get('artifact_of'), expected, path, 'train')
     return net, state
 
@@ -69,14 +77,9 @@ def npz_identity(f):
 
 def read_npz(path, rule, expected=None):
     """{name: array} of an .npz artifact (identity key left out) and its identity, checked against `expected`."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files if k != IDENTITY_KEY}
-            found = npz_identity(f)
-    except CLEAR:
-        raise
-    except DAMAGED:
-        raise damaged(path, '.npz archive', rule) from None
+    with reading(path, '.npz archive', rule), np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files if k != IDENTITY_KEY}
+        found = npz_identity(f)
     if expected is not None:
         check_identity(found, expected, path, rule)
     return arrays, found

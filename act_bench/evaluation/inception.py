@@ -18,7 +18,7 @@ import torch
 
 from act_bench.data.kinds import kind_of
 from act_bench.runtime.errors import ConfigError
-from act_bench.evaluation.artifacts import CLEAR, DAMAGED, check_identity, damaged
+from act_bench.evaluation.artifacts import check_identity, reading
 from act_bench.evaluation.fid import LOGIT_CLASSES, InceptionFeatures, load_statistics, save_statistics
 from act_bench.evaluation.frechet import frechet_distance
 
@@ -266,14 +266,9 @@ def save_shard(path, stats, meta, grid=None):
 def read_shard(path, expected=None):
     """A feature shard's meta and statistics per sampler, checked to be readable and (with `expected`, an
     act_bench.settings.evaluation_identity) the run's."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data['meta']))
-            stats = {sampler: InceptionStatistics.from_arrays(data, f'{sampler}.') for sampler in meta['samplers']}
-    except CLEAR:
-        raise
-    except DAMAGED:
-        raise damaged(path, 'feature shard', 'sample_features') from None
+    with reading(path, 'feature shard', 'sample_features'), np.load(path, allow_pickle=False) as data:
+        meta = json.loads(str(data['meta']))
+        stats = {sampler: InceptionStatistics.from_arrays(data, f'{sampler}.') for sampler in meta['samplers']}
     check_identity(meta.get('artifact_of'), expected, path, 'sample_features')
     return meta, stats
 
