@@ -57,6 +57,7 @@ class CTLoss:
         self.p_mean, self.p_std = p_mean, p_std
         self.stats = {}
         self.grids = {}   # n -> the σ grid in float64 (see sigma_grid)
+        self.distributions = {}   # n -> iCT's index probabilities on that grid (see index_distribution)
 
     @property
     def data_per_generator_image(self):
@@ -92,6 +93,12 @@ class CTLoss:
             self.grids[n] = karras_sigmas(n, self.sigma_min, self.sigma_max, self.rho)
         return self.grids[n]
 
+    def index_distribution(self, n):
+        """index_probabilities of the n-point grid in float32, built once per n like the grid."""
+        if n not in self.distributions:
+            self.distributions[n] = self.index_probabilities(self.sigma_grid(n)).float()
+        return self.distributions[n]
+
     def index_probabilities(self, grid):
         """iCT's discretised lognormal over the pairs (σ_{i−1}, σ_i), i = 1..N−1."""
         cdf = torch.erf((grid.log() - self.p_mean) / (math.sqrt(2) * self.p_std))
@@ -102,7 +109,7 @@ class CTLoss:
         """Grid index i ∈ {1..N−1} per sample (uniform, or iCT's lognormal), with σ_i and σ_{i−1}."""
         grid = self.sigma_grid(n)
         if distribution == 'lognormal':
-            probabilities = self.index_probabilities(grid).float()
+            probabilities = self.index_distribution(n)
             index = distributed.rows(lambda m: torch.multinomial(probabilities, m, replacement=True), batch) + 1
         else:
             index = distributed.rows(lambda m: torch.randint(1, n, (m,)), batch)
@@ -159,6 +166,7 @@ class ACTLoss(CTLoss):
         self.autocast = autocast or {'device_type': 'cpu', 'enabled': False}
         self.d_scaler = d_scaler or torch.amp.GradScaler('cpu', enabled=False)
         self.D = discriminator
+        self.d_parameters = list(discriminator.parameters())
         self.d_optimizer = d_optimizer
         self.augment = augment
         self.controller = controller
@@ -173,6 +181,11 @@ class ACTLoss(CTLoss):
 
     def networks(self):
         return {'discriminator': self.D}
+
+    def d_requires_grad(self, on):
+        """D.requires_grad_(on) over a list of D's parameters made once (the module walk costs more here)."""
+        for p in self.d_parameters:
+            p.requires_grad_(on)
 
     def optimizers(self):
         return [self.d_optimizer]
@@ -214,11 +227,11 @@ class ACTLoss(CTLoss):
     def __call__(self, net, images, target, n, labels=None):
         d, out, index, sigma = self.consistency_terms(net, images, target, n, labels)
         self.attend(double_backward=False)
-        self.D.requires_grad_(False)
+        self.d_requires_grad(False)
         try:
             g = F.softplus(-self.discriminator(False)(self.augment(out, self.controller.p), sigma, labels).float())
         finally:
-            self.D.requires_grad_(True)
+            self.d_requires_grad(True)
         lam = self.weight(index, n)
         self.stats = {'loss_consistency': d.mean().item(), 'loss_adv': g.mean().item(),
                       'lambda': lam.mean().item()}

@@ -74,3 +74,13 @@ def test_impossible_networks_are_config_errors(tiny_config, network, shape, num_
     model = {**tiny_config['models']['tiny'], 'network': network}
     with pytest.raises(ConfigError, match=words):
         build_generator(shape, model, tiny_config['train'], num_classes=num_classes)
+
+
+@pytest.mark.parametrize('channels, flip, shift', [(64, True, 0), (32, False, 1), (16, True, 1), (7, True, 0)])
+def test_cached_sinusoid_is_diffusers_embedding_bitwise(channels, flip, shift):
+    from diffusers.models.embeddings import Timesteps
+    from act_bench.training.networks import CachedTimesteps
+    t = torch.randn(128).exp() * 10
+    cached = CachedTimesteps(channels, flip, shift)
+    for _ in range(2):   # the first call builds the frequencies, the second reads them
+        assert torch.equal(cached(t), Timesteps(channels, flip, shift)(t))
