@@ -160,9 +160,11 @@ def test_non_finite_weights_are_never_checkpointed(tmp_path, data, capsys, monke
             if len(calls) == 7:
                 next(ema.parameters()).data.fill_(float('inf'))
         return poisoned
-    # the EMA update is the plain one or, with the 'foreach' speed-up (a default), the multi-tensor one
+    # the EMA update is the plain one, with 'foreach' the multi-tensor one, with 'flat' (a default) FlatEMA
     monkeypatch.setattr(speedups, 'update_ema', poisoning(speedups.update_ema))
     monkeypatch.setattr(speedups, 'update_ema_foreach', poisoning(speedups.update_ema_foreach))
+    flat_ema = speedups.FlatEMA
+    monkeypatch.setattr(speedups, 'FlatEMA', lambda flats, modules: poisoning(flat_ema(flats, modules)))
     run = tmp_path / 'run'
     assert _train(_write_config(tmp_path), data, run) == 1
     line = _one_error_line(capsys)

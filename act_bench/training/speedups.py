@@ -7,6 +7,9 @@ states the tolerances.
                  is one torch._foreach_lerp_ over all parameters.
   lean_radam     RAdam's step-size factors once per parameter group instead of once per parameter
                  (act_bench.training.lean_radam): bitwise RAdam(foreach=True), with its state.
+  flat           every network's parameters (and RAdam's state) as views of one buffer per network,
+                 so RAdam and the EMA updates are single-tensor ops (act_bench.training.flat): bitwise
+                 'foreach' + 'lean_radam'.
   sdpa           the discriminator uses scaled-dot-product attention, except in R1 iterations,
                  whose double backward needs the classic processor (act_bench.training.networks).
   prefetch       a background thread draws the next batch of a map-style dataset (pinned
@@ -30,11 +33,12 @@ import torch
 
 from act_bench.data.samplers import DatasetSampler, PrefetchingSampler
 from act_bench.training.ema import update_ema, update_ema_foreach
+from act_bench.training.flat import FlatEMA, FlatRAdam, flat_of, flatten
 from act_bench.training.lean_radam import lean_radam_step
 
-SPEEDUPS = ('foreach', 'lean_radam', 'sdpa', 'prefetch', 'channels_last', 'tf32', 'compile', 'compile_d',
+SPEEDUPS = ('foreach', 'lean_radam', 'flat', 'sdpa', 'prefetch', 'channels_last', 'tf32', 'compile', 'compile_d',
             'compile_optimizer')
-DEFAULT_SPEEDUPS = ('foreach', 'lean_radam', 'sdpa', 'prefetch')
+DEFAULT_SPEEDUPS = ('foreach', 'lean_radam', 'flat', 'sdpa', 'prefetch')
 
 
 def configured_speedups(train):
@@ -57,6 +61,7 @@ def configure(training, names):
     training.compile_generator('compile' in names)
     training.loss.compile_discriminator('compile_d' in names)
     set_optimizer_steps(training, names)
+    set_flat(training, 'flat' in names and 'compile_optimizer' not in names)
     return tuple(n for n in SPEEDUPS if n in names)
 
 
@@ -73,6 +78,17 @@ def set_optimizer_steps(training, names):
         training.set_optimizer_steps(lambda optimizer: functools.partial(lean_radam_step, optimizer))
     else:
         training.set_optimizer_steps(None)
+
+
+def set_flat(training, on):
+    """'flat' after every other switch: its buffers are views of the parameters as they are now (NHWC
+    weights under 'channels_last' are not contiguous, and those networks stay as they are)."""
+    if not on:
+        return
+    networks = list(training.networks().values())
+    flats = flatten(networks)
+    training.set_ema_update(FlatEMA(flats, networks))
+    training.set_optimizer_steps(lambda optimizer: FlatRAdam(optimizer, flat_of(flats, optimizer.param_groups[0]['params'])))
 
 
 def set_prefetch(training, on):

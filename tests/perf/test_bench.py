@@ -95,8 +95,8 @@ def test_estimate_rule_dry_run(tmp_path):
 
 def test_variant_names():
     assert parse_variant('none') == ()
-    assert parse_variant('default') == ('foreach', 'lean_radam', 'sdpa', 'prefetch')
-    assert parse_variant('default-prefetch+channels_last') == ('foreach', 'lean_radam', 'sdpa', 'channels_last')
+    assert parse_variant('default') == ('foreach', 'lean_radam', 'flat', 'sdpa', 'prefetch')
+    assert parse_variant('default-prefetch+channels_last') == ('foreach', 'lean_radam', 'flat', 'sdpa', 'channels_last')
     assert parse_variant('foreach+tf32') == ('foreach', 'tf32')
     with pytest.raises(ConfigError, match="unknown speed-up 'turbo' in variant 'default\\+turbo'"):
         parse_variant('default+turbo')

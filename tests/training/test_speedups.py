@@ -3,6 +3,7 @@ lean_radam against foreach RAdam), else within float32 rounding accumulated over
 tolerances below)."""
 
 import copy
+import io
 
 import pytest
 import torch
@@ -17,6 +18,7 @@ from act_bench.training.ema import update_ema_foreach
 from act_bench.training.loop import Training
 from act_bench.training.ema import update_ema
 from act_bench.training.lean_radam import lean_radam_step
+from act_bench.training.flat import FlatEMA, FlatRAdam
 from conftest import StandInImages
 
 # SDPA vs classic attention, foreach vs per-tensor RAdam and NHWC vs NCHW convolutions round
@@ -45,7 +47,8 @@ def run_model():
 @pytest.mark.parametrize('method', ['act', 'ct'])
 def test_fast_step_matches_slow_step(make_run, digits, method):
     slow, slow_stats = train(make_run, digits, [], method)
-    fast, fast_stats = train(make_run, digits, ['foreach', 'lean_radam', 'sdpa', 'prefetch', 'channels_last'], method)
+    fast, fast_stats = train(make_run, digits, ['foreach', 'lean_radam', 'flat', 'sdpa', 'prefetch', 'channels_last'],
+                             method)
     assert isinstance(fast.sampler, PrefetchingSampler) and not isinstance(slow.sampler, PrefetchingSampler)
     keys = ['loss'] + (['loss_d', 'r1'] if method == 'act' else [])
     for a, b in zip(slow_stats, fast_stats):
@@ -109,6 +112,77 @@ def test_lean_radam_is_bitwise_foreach_radam_and_resumes(make_run, digits, metho
     resumed_stats = [resumed.training_step() for _ in range(2)]
     assert [s['loss'] for s in resumed_stats] == [s['loss'] for s in lean_stats[2:]]
     assert_same_training(lean, resumed)
+
+
+TOY = {'kind': 'toy2d', 'distribution': 'eight_gaussians', 'n_train': 256, 'n_eval': 64}
+
+
+def train_toy(make_run, speedups, method, steps=4):
+    run = make_run('toy', method, speedups=list(speedups))
+    training = Training(run, TOY, {'mlp_hidden': 32, 'mlp_layers': 2},
+                        torch.from_numpy(prepare_dataset(TOY)['train']), torch.device('cpu'))
+    return training, [training.training_step() for _ in range(steps)]
+
+
+def one_buffer(module):
+    """Whether all of a module's parameters are views of one storage."""
+    return len({p.untyped_storage().data_ptr() for p in module.parameters()}) == 1
+
+
+def resumed_through_a_file(make, state):
+    """A Training built with make() and resumed from `state` saved to and loaded from bytes, as a checkpoint."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    resumed, _ = make(0)
+    resumed.load_state_dict(torch.load(buffer, weights_only=False))
+    return resumed
+
+
+@pytest.mark.parametrize('network', ['toy', 'digits'])
+@pytest.mark.parametrize('method', ['act', 'ct'])
+def test_flat_is_bitwise_lean_radam_and_resumes(make_run, digits, method, network):
+    """'flat': the same weights, losses and optimiser state as foreach + lean_radam, through a checkpoint too."""
+    def make(speedups, steps):
+        if network == 'toy':
+            return train_toy(make_run, speedups, method, steps)
+        return train(make_run, digits, speedups, method, steps)
+    lean, lean_stats = make(['foreach', 'lean_radam'], 4)
+    flat, flat_stats = make(['foreach', 'lean_radam', 'flat'], 4)
+    assert isinstance(flat.ema_update, FlatEMA) and isinstance(flat.optimizer.step, FlatRAdam)
+    assert all(one_buffer(net) for net in flat.networks().values())
+    assert flat.optimizer.step.views is not None   # the flat path ran, not its fallback
+    assert [s['loss'] for s in flat_stats] == [s['loss'] for s in lean_stats]
+    assert_same_training(lean, flat)
+    first, _ = make(['foreach', 'lean_radam', 'flat'], 2)
+    state = copy.deepcopy(first.state_dict())   # before a new Training reseeds the global RNG
+    resumed = resumed_through_a_file(lambda steps: make(['foreach', 'lean_radam', 'flat'], steps), state)
+    resumed_stats = [resumed.training_step() for _ in range(2)]
+    assert [s['loss'] for s in resumed_stats] == [s['loss'] for s in lean_stats[2:]]
+    assert_same_training(lean, resumed)
+    assert all(one_buffer(net) for net in resumed.networks().values())
+
+
+def test_flat_leaves_channels_last_networks_as_they_are(make_run, digits):
+    """NHWC weights are not contiguous: those networks take the lean_radam / foreach EMA steps, bitwise."""
+    names = ['foreach', 'lean_radam', 'channels_last']
+    plain, plain_stats = train(make_run, digits, names, 'act', steps=2)
+    flat, flat_stats = train(make_run, digits, names + ['flat'], 'act', steps=2)
+    assert flat.optimizer.step.parameters.flat is None and not one_buffer(flat.net)
+    assert [s['loss'] for s in flat_stats] == [s['loss'] for s in plain_stats]
+    assert_same_training(plain, flat)
+
+
+def test_flat_rebuilds_after_parameters_are_replaced(make_run):
+    """A switch that replaces the parameters after 'flat' packed them (channels_last, .to()) gets the fallback."""
+    training, _ = train_toy(make_run, ['foreach', 'lean_radam', 'flat'], 'ct', steps=1)
+    step = training.optimizer.step
+    with torch.no_grad():
+        for p in training.net.parameters():
+            p.data = p.data.clone()
+    assert not step.parameters.intact()
+    training.training_step()
+    assert step.views is None   # the lean_radam step ran
 
 
 def test_lean_radam_falls_back_to_radam_for_groups_it_does_not_cover():
