@@ -20,6 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from act_bench.data.bundled import dataset_info, prepare_dataset
 from act_bench.data.kinds import kind_of
 from act_bench.runtime.errors import ConfigError
+from act_bench.runtime.provenance import code_provenance
 from act_bench.config import expand_runs
 from act_bench.training.sampling import sample
 from act_bench.training.speedups import DEFAULT_SPEEDUPS, SPEEDUPS
@@ -269,7 +270,7 @@ def bench(config, selectors=None, steps=2, repeats=3, batch=None, variants=None,
     runs = [bench_run(config, run, device, variants, steps, repeats, batch, **overrides)
             for run in select_runs(config, selectors)]
     return {'config': config['name'], 'device': device_name(device), 'device_type': device.type,
-            'torch': torch.__version__, 'threads': torch.get_num_threads(),
+            'torch': torch.__version__, 'threads': torch.get_num_threads(), 'code': code_provenance(),
             'steps_per_kind': steps, 'repeats': repeats,
             'data': 'bundled data' if all(kind_of(config['datasets'][r['dataset']]).bundled for r in runs)
             else 'synthetic images of the dataset shape (step time does not depend on pixel values)',
@@ -278,25 +279,33 @@ def bench(config, selectors=None, steps=2, repeats=3, batch=None, variants=None,
             'runs': runs}
 
 
+def milliseconds(value):
+    """Whole milliseconds from 100 up, else three significant digits (the small networks' steps take 2–20 ms)."""
+    return f'{value:.0f}' if value >= 100 else f'{value:.3g}'
+
+
 def format_markdown(result, command=None):
     """A short report: per run, every variant's timings and the speed-up ratios."""
     lines = [f"# Training-step benchmark: {result['config']} on {result['device']}", '',
              f"torch {result['torch']}, {result['threads']} threads, {result['repeats']} interleaved repeats of "
              f"{result['steps_per_kind']} timed iteration(s) per kind; data: {result['data']}."
              + (f" Overrides: {result['overrides']}." if result['overrides'] else '')]
+    code = result.get('code') or {}
+    if code.get('git_commit'):
+        lines[-1] += f" Code: commit {code['git_commit'][:7]}{' with modified tracked files' if code['git_dirty'] else ''}."
     if command:
         lines += ['', f'Regenerate: `{command}`']
     for run in result['runs']:
         r1 = f", R1 every {run['r1_interval']} (weighted)" if run['r1_interval'] else ''
         lines += ['', f"## {run['dataset']} {run['method']} {run['model']} batch {run['batch_size']} "
                       f"aug-{run['augment']} ({run['dtype']}{r1})", '',
-                  f"{run['flops_per_iteration'] / 1e9:.1f} GFLOP per iteration.", '',
+                  f"{run['flops_per_iteration'] / 1e9:.3g} GFLOP per iteration.", '',
                   '| variant | ms / iteration, median (min–max) | images/s | sampling images/s | TFLOP/s | MFU |',
                   '|---|---|---|---|---|---|']
         for label, v in run['variants'].items():
             ms = v['ms_per_iteration']
             mfu = f"{v['mfu']:.1%}" if 'mfu' in v else '–'
-            lines.append(f"| {label} | {ms['median']:.0f} ({ms['min']:.0f}–{ms['max']:.0f}) | "
+            lines.append(f"| {label} | {milliseconds(ms['median'])} ({milliseconds(ms['min'])}–{milliseconds(ms['max'])}) | "
                          f"{v['images_per_second']:.2f} | {v['sampling_images_per_second']:.1f} | "
                          f"{v['achieved_tflops']:.3f} | {mfu} |")
         lines += ['', '| speed-up | time without / time with, median (min–max) over repeats |', '|---|---|']
