@@ -3,8 +3,8 @@
 On a CPU a multi-tensor (foreach) kernel is a C++ loop of one small op per parameter; a 75k-parameter
 MLP has 14 parameters and RAdam makes ten such passes per step, each op costing more in dispatch than in
 arithmetic. Here every parameter of a network becomes a view of one buffer (`FlatParameters`), RAdam's
-exp_avg and exp_avg_sq likewise, so each pass is one op over the buffer. The ops and scalars are those of
-`lean_radam.update` in the same order and elementwise ops do not depend on where an element sits, so
+exp_avg and exp_avg_sq likewise, so each pass is one op over the buffer: `lean_radam.update` itself on
+one-element lists. Elementwise ops do not depend on where an element sits, so
 weights, losses and the optimiser state are bitwise those of 'foreach' + 'lean_radam' (test). The state
 stays RAdam's own per-parameter tensors (views), so checkpoints keep their format; after a resume has
 replaced them, the next step rebuilds the buffers from them. Whatever this does not cover (parameters
@@ -15,7 +15,7 @@ that are not all contiguous, e.g. under 'channels_last'; several groups; a missi
 import torch
 
 from act_bench.training.ema import update_ema_foreach
-from act_bench.training.lean_radam import covered, group_tensors, lean_radam_step, step_factors
+from act_bench.training.lean_radam import covered, group_tensors, lean_radam_step, update
 
 
 class FlatParameters:
@@ -86,7 +86,7 @@ class FlatRAdam:
     def __init__(self, optimizer, flat):
         self.optimizer, self.parameters = optimizer, flat
         self.views = None   # the per-parameter state tensors this made: (exp_avgs, exp_avg_sqs, steps)
-        self.exp_avg = self.exp_avg_sq = self.scratch = None
+        self.exp_avg = self.exp_avg_sq = None
 
     def __call__(self):
         group = self.optimizer.param_groups[0] if len(self.optimizer.param_groups) == 1 else None
@@ -99,7 +99,8 @@ class FlatRAdam:
             return lean_radam_step(self.optimizer)
         with torch.no_grad():
             grad = torch.cat([p.grad.reshape(-1) for p in params])
-            update(group, self.parameters.flat, grad, self.exp_avg, self.exp_avg_sq, self.views[2], self.scratch)
+            # lean_radam's own update on one-element lists: the same ops, once over each buffer
+            update(group, [self.parameters.flat], [grad], [self.exp_avg], [self.exp_avg_sq], self.views[2])
         return None
 
     def state_is_flat(self):
@@ -116,22 +117,5 @@ class FlatRAdam:
             return False
         _, _, exp_avgs, exp_avg_sqs, steps = tensors
         self.exp_avg, self.exp_avg_sq = pack(exp_avgs), pack(exp_avg_sqs)
-        self.scratch = torch.empty_like(self.exp_avg_sq)
         self.views = (exp_avgs, exp_avg_sqs, steps)
         return True
-
-
-def update(group, param, grad, exp_avg, exp_avg_sq, steps, buffer):
-    """lean_radam.update on one buffer of each kind (`buffer`: scratch space of the same size)."""
-    beta1, beta2 = group['betas']
-    torch._foreach_add_(steps, torch.tensor(1.0, device='cpu'), alpha=1.0)
-    bias_correction2, unrect_step_size = step_factors(steps[0].item(), beta1, beta2, group['lr'])
-    exp_avg.lerp_(grad, 1 - beta1)
-    exp_avg_sq.mul_(beta2)
-    exp_avg_sq.addcmul_(grad, grad, value=1 - beta2)
-    torch.sqrt(exp_avg_sq, out=buffer)
-    buffer.add_(group['eps'])
-    buffer.div_(bias_correction2)
-    buffer.reciprocal_()
-    buffer.add_(unrect_step_size)
-    param.addcmul_(exp_avg, buffer)
